@@ -1,0 +1,37 @@
+"""codecbench: benchmark image codecs, classical and learned, with one metric engine.
+
+The public API for plugin authors: :class:`Codec`, :class:`Metric`, :class:`Dataset` and
+``hookimpl``. See the README's "Write your own codec plugin" section.
+"""
+
+from codecbench.codec import Codec, Point
+from codecbench.dataset import Dataset, FolderDataset, ImageRef, ManifestDataset
+from codecbench.errors import (
+    BitstreamError,
+    CodecbenchError,
+    CodecError,
+    CodecUnavailableError,
+    DatasetError,
+    ImageError,
+    MetricError,
+)
+from codecbench.hookspecs import hookimpl
+from codecbench.metrics import Metric
+
+__all__ = [
+    "BitstreamError",
+    "Codec",
+    "CodecError",
+    "CodecUnavailableError",
+    "CodecbenchError",
+    "Dataset",
+    "DatasetError",
+    "FolderDataset",
+    "ImageError",
+    "ImageRef",
+    "ManifestDataset",
+    "Metric",
+    "MetricError",
+    "Point",
+    "hookimpl",
+]

@@ -1,0 +1,36 @@
+"""Leaderboards: the one place where per-image rows are aggregated."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+KEYS = ["dataset", "codec", "codec_version", "point", "config"]
+ROW_COLUMNS = {
+    "id", "dataset", "image", "codec", "codec_version", "point", "config", "status", "error",
+    "height", "width", "nbytes", "bpp", "encode_s", "decode_s", "attempts", "run_id",
+}
+
+
+def metric_columns(rows: pd.DataFrame) -> list[str]:
+    """The metric-value columns of a tidy frame from :meth:`ResultStore.frame`."""
+    return sorted(c for c in rows.columns if c not in ROW_COLUMNS)
+
+
+def leaderboard(rows: pd.DataFrame, set_values: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mean bpp, metrics and timings per (dataset, codec, version, point, config).
+
+    Means are over the images whose row succeeded (``n``); ``failed`` counts the others.
+    Per-image PSNR is averaged as CompressAI does. Dataset-level metrics are joined as they are.
+    """
+    if rows.empty:
+        return pd.DataFrame(columns=KEYS + ["n", "failed", "bpp"])
+    ok = rows[rows["status"] == "ok"]
+    value_cols = ["bpp"] + metric_columns(rows) + ["encode_s", "decode_s"]
+    means = ok.groupby(KEYS, dropna=False)[value_cols].mean()
+    counts = rows.groupby(KEYS, dropna=False)["status"].agg(
+        n=lambda s: int((s == "ok").sum()), failed=lambda s: int((s != "ok").sum())
+    )
+    board = counts.join(means).reset_index()
+    if set_values is not None and not set_values.empty:
+        board = board.merge(set_values, on=KEYS, how="left")
+    return board.sort_values(["dataset", "codec", "bpp", "point"]).reset_index(drop=True)

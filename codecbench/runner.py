@@ -1,0 +1,308 @@
+"""The benchmark runner: every (codec, point, image) unit through one metric engine.
+
+The harness, never the codec, computes ``bpp = 8 * len(data) / (H * W)``, times encode and decode
+(``perf_counter`` around ``synchronize()``) and computes the metrics. Each unit's row is committed
+on its own, so a rerun resumes: it skips rows that are complete, adds missing metric values from the
+stored bitstream without re-encoding, and retries failed rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from codecbench.codec import Codec, Point, check_image_array, format_point
+from codecbench.dataset import Dataset, ImageRef
+from codecbench.errors import CodecError
+from codecbench.image import read_image
+from codecbench.metrics import Metric
+from codecbench.results import ResultStore, RowKey, config_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One codec point on one image."""
+
+    codec: Codec
+    point: Point
+    image: ImageRef
+    key: RowKey
+
+
+@dataclass
+class Failure:
+    codec: str
+    point: Point
+    image: str
+    error: str
+
+
+@dataclass
+class RunSummary:
+    """What a run did: units computed, skipped (already stored), completed with metrics, failed."""
+
+    run_id: str
+    computed: int = 0
+    skipped: int = 0
+    metrics_added: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+@dataclass
+class UnitResult:
+    """The outcome of :func:`execute_unit`, ready to be stored."""
+
+    status: str
+    error: str | None = None
+    height: int | None = None
+    width: int | None = None
+    stream: bytes | None = None
+    bpp: float | None = None
+    encode_s: float | None = None
+    decode_s: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def bits_per_pixel(data: bytes, height: int, width: int) -> float:
+    """``8 * len(data) / (height * width)``: the only bpp codecbench reports."""
+    return 8 * len(data) / (height * width)
+
+
+def _describe(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def image_metrics(
+    metrics: Sequence[Metric], original: np.ndarray, reconstruction: np.ndarray
+) -> dict[str, float]:
+    """All per-image metric values for one pair; a metric that fails yields an error."""
+    values: dict[str, float] = {}
+    for metric in metrics:
+        if metric.kind == "image":
+            values.update(metric.compute(original, reconstruction))
+    return values
+
+
+def decode_checked(codec: Codec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """Decode ``data`` and check the result is a ``uint8`` image of ``shape``."""
+    reconstruction = codec.decode(data)
+    check_image_array(reconstruction, f"{codec.name}.decode() output")
+    if reconstruction.shape != shape:
+        raise CodecError(
+            f"{codec.name}.decode() returned shape {reconstruction.shape}, expected {shape}"
+        )
+    return reconstruction
+
+
+def execute_unit(codec: Codec, point: Point, image: np.ndarray, metrics: Sequence[Metric]) -> UnitResult:
+    """Encode, decode and measure one image at one point. Never raises: failures are results."""
+    height, width = image.shape[:2]
+    try:
+        codec.load()
+        codec.synchronize()
+        start = time.perf_counter()
+        data = codec.encode(image.copy(), point)
+        codec.synchronize()
+        encode_s = time.perf_counter() - start
+        if not isinstance(data, (bytes, bytearray)):
+            raise CodecError(f"{codec.name}.encode() returned {type(data).__name__}, not bytes")
+        data = bytes(data)
+        start = time.perf_counter()
+        reconstruction = decode_checked(codec, data, image.shape)
+        codec.synchronize()
+        decode_s = time.perf_counter() - start
+    except Exception as exc:  # a failing codec is recorded, and the run goes on
+        return UnitResult("failed", error=_describe(exc), height=height, width=width)
+    result = UnitResult(
+        "ok", height=height, width=width, stream=data, bpp=bits_per_pixel(data, height, width),
+        encode_s=encode_s, decode_s=decode_s,
+    )
+    try:
+        result.metrics = image_metrics(metrics, image, reconstruction)
+    except Exception as exc:
+        result.status, result.error = "failed", f"metric: {_describe(exc)}"
+    return result
+
+
+def _wanted_columns(metrics: Sequence[Metric], kind: str) -> set[str]:
+    return {c for m in metrics if m.kind == kind for c in m.columns}
+
+
+def plan_units(
+    codecs: Sequence[Codec],
+    dataset: Dataset,
+    images: Sequence[ImageRef],
+    points: dict[str, Sequence[Point]],
+) -> list[WorkUnit]:
+    """Every (codec, point, image) unit of a run, codec by codec, point by point."""
+    units = []
+    for codec in codecs:
+        config = config_json(codec.config)
+        version = codec.version()
+        for point in points[codec.name]:
+            for ref in images:
+                key = RowKey(dataset.name, ref.name, codec.name, version, float(point), config)
+                units.append(WorkUnit(codec, point, ref, key))
+    return units
+
+
+def environment(command: str) -> dict[str, object]:
+    """Versions, plugins, git SHA and device, recorded with every run."""
+    from codecbench.plugins import plugin_info
+
+    env: dict[str, object] = {
+        "codecbench": metadata.version("codecbench"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "command": command,
+        "plugins": [f"{p['name']}=={p['version']}" for p in plugin_info()],
+    }
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        env["torch"] = torch.__version__
+        env["device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    try:
+        env["git_sha"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).parent,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        env["git_sha"] = None
+    return env
+
+
+class Runner:
+    """Runs units into a :class:`ResultStore`, resuming from what it already holds."""
+
+    def __init__(
+        self,
+        store: ResultStore,
+        metrics: Sequence[Metric],
+        *,
+        progress: bool = True,
+        on_unit: Callable[[WorkUnit, str], None] | None = None,
+    ):
+        self.store = store
+        self.metrics = list(metrics)
+        self.progress = progress
+        self.on_unit = on_unit
+        self.run_id = uuid.uuid4().hex[:12]
+
+    @staticmethod
+    @lru_cache(maxsize=8)
+    def _read(path: Path) -> np.ndarray:
+        image = read_image(path)
+        image.setflags(write=False)
+        return image
+
+    def run(self, units: Sequence[WorkUnit], command: str = "") -> RunSummary:
+        """Execute ``units`` (skipping those already stored) and then the dataset-level metrics."""
+        self.store.record_run(self.run_id, command, environment(command))
+        summary = RunSummary(self.run_id)
+        image_columns = _wanted_columns(self.metrics, "image")
+        bar = tqdm(units, desc="benchmark", unit="img", disable=not self.progress, file=sys.stderr)
+        for unit in bar:
+            bar.set_postfix_str(f"{unit.codec.name} @ {format_point(unit.point)}", refresh=False)
+            outcome = self._run_unit(unit, image_columns, summary)
+            if self.on_unit:
+                self.on_unit(unit, outcome)
+        bar.close()
+        self._run_set_metrics(units, summary)
+        return summary
+
+    def _run_unit(self, unit: WorkUnit, columns: set[str], summary: RunSummary) -> str:
+        stored = self.store.get(unit.key)
+        if stored is not None and stored.status == "ok":
+            missing = columns - set(stored.metrics)
+            if not missing:
+                summary.skipped += 1
+                return "skipped"
+            return self._add_missing_metrics(unit, stored, missing, summary)
+        try:
+            image = self._read(unit.image.path)
+        except Exception as exc:
+            result = UnitResult("failed", error=_describe(exc))
+        else:
+            reason = unit.codec.unavailable_reason()
+            if reason:
+                result = UnitResult("failed", error=f"codec unavailable: {reason}")
+            else:
+                result = execute_unit(unit.codec, unit.point, image, self.metrics)
+        self.store.put(
+            unit.key, run_id=self.run_id, status=result.status, error=result.error,
+            height=result.height, width=result.width, stream=result.stream, bpp=result.bpp,
+            encode_s=result.encode_s, decode_s=result.decode_s, metrics=result.metrics,
+        )
+        if result.status == "ok":
+            summary.computed += 1
+        else:
+            summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name, result.error or ""))
+        return result.status
+
+    def _add_missing_metrics(
+        self, unit: WorkUnit, stored: "StoredRow", missing: set[str], summary: RunSummary  # noqa: F821
+    ) -> str:
+        wanted = [m for m in self.metrics if m.kind == "image" and set(m.columns) & missing]
+        try:
+            image = self._read(unit.image.path)
+            unit.codec.load()
+            reconstruction = decode_checked(unit.codec, stored.stream or b"", image.shape)
+            self.store.add_metrics(stored.id, image_metrics(wanted, image, reconstruction))
+        except Exception as exc:
+            summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name, f"metric: {_describe(exc)}"))
+            return "failed"
+        summary.metrics_added += 1
+        return "metrics"
+
+    def _run_set_metrics(self, units: Sequence[WorkUnit], summary: RunSummary) -> None:
+        set_metrics = [m for m in self.metrics if m.kind == "set"]
+        if not set_metrics:
+            return
+        groups: dict[tuple[str, float], list[WorkUnit]] = {}
+        for unit in units:
+            groups.setdefault((unit.codec.name, unit.point), []).append(unit)
+        for (codec_name, point), group in groups.items():
+            key = group[0].key
+            have = self.store.get_set_metrics(key)
+            todo = [m for m in set_metrics if not set(m.columns) <= set(have)]
+            rows = [(u, self.store.get(u.key)) for u in group]
+            if not todo or any(r is None or r.status != "ok" for _, r in rows):
+                continue
+            pairs = self._pairs(rows)
+            for metric in todo:
+                try:
+                    values = metric.compute_set(pairs())
+                except Exception as exc:
+                    summary.failures.append(Failure(codec_name, point, "(dataset)", f"{metric.name}: {_describe(exc)}"))
+                    continue
+                self.store.put_set_metrics(key, values, n_images=len(rows))
+
+    def _pairs(self, rows: list) -> Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]:
+        def generate() -> Iterable[tuple[np.ndarray, np.ndarray]]:
+            for unit, row in rows:
+                image = self._read(unit.image.path)
+                unit.codec.load()
+                yield image, decode_checked(unit.codec, row.stream, image.shape)
+
+        return generate

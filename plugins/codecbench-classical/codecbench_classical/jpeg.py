@@ -1,0 +1,41 @@
+"""JPEG through Pillow (libjpeg-turbo): quality 5..95, 4:2:0 by default, 4:4:4 as an option."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import PIL
+from PIL import features
+
+from codecbench import Codec, CodecError, hookimpl
+from codecbench_classical.pillow_codec import PillowCodec
+
+# Pillow's `subsampling` argument: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0.
+SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
+
+
+class JPEG(PillowCodec):
+    name = "jpeg"
+    description = "JPEG (Pillow / libjpeg-turbo), baseline Huffman, quality 5..95"
+    pillow_format = "JPEG"
+    points = tuple(range(5, 100, 5))
+    point_range = (5, 95)
+    options = {"subsampling": "420", "optimize": "false"}
+
+    def library_version(self) -> str:
+        turbo = features.version("libjpeg_turbo")
+        return f"pillow-{PIL.__version__}/libjpeg-turbo-{turbo}"
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        subsampling = str(self.config["subsampling"]).replace(":", "")
+        if subsampling not in SUBSAMPLING:
+            raise CodecError(
+                f'Invalid subsampling "{self.config["subsampling"]}" for jpeg; expected 420, 422 or 444'
+            )
+        optimize = str(self.config["optimize"]).lower() in ("1", "true", "yes")
+        return {"quality": int(point), "subsampling": SUBSAMPLING[subsampling], "optimize": optimize}
+
+
+@hookimpl
+def register_codecs(register: Callable[[Codec], None]) -> None:
+    register(JPEG())

@@ -1,0 +1,47 @@
+"""Shared machinery for codecs that Pillow (or a Pillow plugin) encodes and decodes."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import PIL
+from PIL import Image
+
+from codecbench import BitstreamError, Codec
+
+
+class PillowCodec(Codec):
+    """A codec written through ``Image.save(format=...)`` and read back with ``Image.open``."""
+
+    pillow_format: str
+
+    def save_options(self, point: float) -> dict[str, Any]:
+        """Keyword arguments for ``Image.save`` at ``point``."""
+        raise NotImplementedError
+
+    def library_version(self) -> str:
+        """Version of the library doing the coding (recorded with every result)."""
+        return f"pillow-{PIL.__version__}"
+
+    def version(self) -> str:
+        return self.library_version()
+
+    def encode(self, image: np.ndarray, point: float) -> bytes:
+        point = self.validate_point(point)
+        buffer = io.BytesIO()
+        Image.fromarray(image, "RGB").save(buffer, format=self.pillow_format, **self.save_options(point))
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                if img.format != self.pillow_format:
+                    raise BitstreamError(f"not a {self.pillow_format} bitstream (found {img.format})")
+                img.load()
+                return np.asarray(img.convert("RGB"), dtype=np.uint8)
+        except BitstreamError:
+            raise
+        except Exception as exc:
+            raise BitstreamError(f"cannot decode {self.pillow_format} bitstream: {exc}") from exc
