@@ -1,96 +1,24 @@
-"""The ``codecbench`` command line. The only module that talks to the user."""
+"""Core commands: ``list``, ``plugins``, ``run`` and ``results``."""
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from codecbench import plugins
+from codecbench.cli import cli, db_option, handle_errors, parse_options, parse_points, split_names
 from codecbench.codec import Codec, format_point
 from codecbench.dataset import resolve_dataset
-from codecbench.errors import CodecbenchError, CodecError
+from codecbench.errors import CodecError
 from codecbench.leaderboard import leaderboard
 from codecbench.results import ResultStore, default_db_path
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(func: F) -> F:
-    """Turn codecbench errors into clean one-line messages and exit status 1."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CodecbenchError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def split_names(value: str | None) -> list[str]:
-    """``"a,b, c"`` as ``["a", "b", "c"]``."""
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def parse_options(pairs: Sequence[str]) -> dict[str, str]:
-    """``KEY=VALUE`` strings as a dict, rejecting malformed ones."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
-        options[key.strip()] = value
-    return options
-
-
-def parse_points(codec: Codec, value: str | None) -> list[float]:
-    """The points to run for ``codec``: ``--points`` (comma list) or the codec's default sweep."""
-    if not value:
-        return list(codec.points)
-    try:
-        raw = [float(v) for v in split_names(value)]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers",
-                                 param_hint="--points") from None
-    return [codec.validate_point(p) for p in raw]
-
-
-def db_option(func: F) -> F:
-    return click.option(
-        "--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-        help="Results database (default: $CODECBENCH_DB or ./codecbench.sqlite).",
-    )(func)
-
-
-def configure_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="codecbench")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
-    """Benchmark image codecs, classical and learned, with one metric engine.
-
-    \b
-    Typical use:
-      codecbench list
-      codecbench run --codec jpeg --dataset kodak
-      codecbench results --format csv
-    """
-    configure_logging(verbose)
 
 
 @cli.command("list")
@@ -278,5 +206,3 @@ def results_command(dataset: str | None, codec_names: str | None, fmt: str, per_
     else:
         click.echo(format_table(table))
 
-
-plugins.get_plugin_manager().hook.register_commands(cli=cli)
