@@ -27,7 +27,7 @@ def _to_rgb(img: Image.Image, path: Path) -> Image.Image:
     if mode == "F":
         raise ImageError(f"{path}: floating-point images (mode F) are not supported; save as 8-bit RGB")
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        log.warning("%s: %s image: alpha composited over white and dropped", path, mode)
+        log.warning("%s: %s image: alpha composited over white, converted to RGB", path, mode)
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")

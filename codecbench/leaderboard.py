@@ -25,7 +25,9 @@ def leaderboard(rows: pd.DataFrame, set_values: pd.DataFrame | None = None) -> p
     if rows.empty:
         return pd.DataFrame(columns=KEYS + ["n", "failed", "bpp"])
     ok = rows[rows["status"] == "ok"]
-    value_cols = ["bpp"] + metric_columns(rows) + ["encode_s", "decode_s"]
+    value_cols = ["bpp"] + metric_columns(rows) + [
+        c for c in ("encode_s", "decode_s") if c in rows.columns
+    ]
     means = ok.groupby(KEYS, dropna=False)[value_cols].mean()
     counts = rows.groupby(KEYS, dropna=False)["status"].agg(
         n=lambda s: int((s == "ok").sum()), failed=lambda s: int((s != "ok").sum())

@@ -1,0 +1,53 @@
+import math
+
+import numpy as np
+import pytest
+
+from codecbench.errors import MetricError
+from codecbench.metrics.msssim import MSSSIMMetric, ms_ssim, to_db
+from codecbench.metrics.psnr import PSNRMetric, psnr
+from codecbench.testing import synthetic_image
+
+
+def test_psnr_matches_the_definition() -> None:
+    a = np.zeros((4, 4, 3), dtype=np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 10  # one error of 10 over 48 samples: MSE = 100 / 48
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255**2 / (100 / 48)))
+
+
+def test_psnr_identical_is_infinite() -> None:
+    a = synthetic_image()
+    assert psnr(a, a) == math.inf
+
+
+def test_psnr_rejects_shape_mismatch() -> None:
+    with pytest.raises(MetricError, match="shape mismatch"):
+        psnr(synthetic_image(8, 8), synthetic_image(8, 9))
+
+
+def test_psnr_metric_reports_its_column() -> None:
+    a = synthetic_image()
+    b = np.clip(a.astype(int) + 3, 0, 255).astype(np.uint8)
+    assert set(PSNRMetric().compute(a, b)) == set(PSNRMetric.columns)
+
+
+def test_ms_ssim_identical_is_one_and_degrades_with_noise() -> None:
+    a = synthetic_image(192, 192)
+    rng = np.random.default_rng(0)
+    light = np.clip(a + rng.normal(0, 5, a.shape), 0, 255).astype(np.uint8)
+    heavy = np.clip(a + rng.normal(0, 40, a.shape), 0, 255).astype(np.uint8)
+    assert ms_ssim(a, a) == pytest.approx(1.0, abs=1e-6)
+    assert 1 > ms_ssim(a, light) > ms_ssim(a, heavy) > 0
+
+
+def test_ms_ssim_db_scale() -> None:
+    assert to_db(0.99) == pytest.approx(20.0)
+    assert to_db(1.0) == math.inf
+    values = MSSSIMMetric().compute(synthetic_image(192, 192), synthetic_image(192, 192, seed=1))
+    assert values["ms-ssim-db"] == pytest.approx(to_db(values["ms-ssim"]))
+
+
+def test_ms_ssim_small_images_raise_a_clear_error() -> None:
+    with pytest.raises(MetricError, match="at least 161 px"):
+        ms_ssim(synthetic_image(64, 64), synthetic_image(64, 64))

@@ -1,0 +1,62 @@
+import math
+from pathlib import Path
+
+import pytest
+
+from codecbench.results import ResultStore, RowKey, config_json
+
+
+def key(image: str = "a.png", point: float = 50.0) -> RowKey:
+    return RowKey("set", image, "jpeg", "v1", point, config_json({"subsampling": "420"}))
+
+
+def test_put_and_get_roundtrip(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        rid = store.put(key(), run_id="r1", status="ok", height=2, width=4, stream=b"abc",
+                        bpp=3.0, encode_s=0.1, decode_s=0.2, metrics={"psnr": 30.0, "x": math.nan})
+        row = store.get(key())
+        assert row.id == rid and row.status == "ok" and row.stream == b"abc"
+        assert row.metrics["psnr"] == 30.0 and math.isnan(row.metrics["x"])
+        assert store.get(key(image="b.png")) is None
+
+
+def test_put_replaces_and_counts_attempts(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.put(key(), run_id="r1", status="failed", error="boom")
+        store.put(key(), run_id="r2", status="ok", stream=b"x", metrics={"psnr": 1.0})
+        row = store.get(key())
+        assert row.status == "ok" and row.attempts == 2 and row.error is None
+        assert len(store.frame()) == 1
+
+
+def test_rows_persist_across_connections(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    with ResultStore(path) as store:
+        store.put(key(), run_id="r1", status="ok", stream=b"x", metrics={"psnr": 1.0})
+    with ResultStore(path) as store:
+        assert store.get(key()).metrics == {"psnr": 1.0}
+
+
+def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(Exception):
+            store.put(key(), run_id="r1", status="not-a-status")
+        assert store.get(key()) is None
+
+
+def test_frame_has_one_column_per_metric(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.put(key("a"), run_id="r", status="ok", stream=b"x", bpp=1.0, metrics={"psnr": 30.0})
+        store.put(key("b"), run_id="r", status="ok", stream=b"x", bpp=2.0,
+                  metrics={"psnr": 32.0, "ms-ssim": 0.9})
+        frame = store.frame(dataset="set")
+        assert list(frame["image"]) == ["a", "b"]
+        assert {"psnr", "ms-ssim"} <= set(frame.columns)
+        assert store.frame(dataset="other").empty
+
+
+def test_set_metrics(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.put_set_metrics(key(), {"fid": 12.5}, n_images=3)
+        assert store.get_set_metrics(key(image="ignored")) == {"fid": 12.5}
+        assert store.set_frame("set")["fid"].tolist() == [12.5]
