@@ -8,6 +8,7 @@ and nothing else, back into an image. The harness (never the codec) computes
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -39,8 +40,15 @@ class Codec(abc.ABC):
     def __init__(self) -> None:
         self.config: dict[str, Any] = dict(self.options)
 
+    def with_options(self, **options: Any) -> "Codec":
+        """A copy of this codec with ``options`` set; the registered instance stays untouched."""
+        configured = copy.copy(self)
+        configured.config = dict(self.config)
+        configured.configure(**options)
+        return configured
+
     def configure(self, **options: Any) -> None:
-        """Set options (e.g. ``weights`` or a binary path); unknown names are rejected."""
+        """Set options (e.g. ``weights`` or a binary path) in place; unknown names are rejected."""
         for key, value in options.items():
             if key not in self.options:
                 accepted = ", ".join(sorted(self.options)) or "none"
@@ -68,11 +76,12 @@ class Codec(abc.ABC):
         low, high = self.point_range or (min(self.points), max(self.points))
         if not low <= point <= high:
             raise CodecError(
-                f'Invalid point "{point}" for codec {self.name!r}; expected {low}..{high}'
+                f'Invalid point "{format_point(point)}" for codec {self.name!r}; '
+                f"expected {format_point(low)}..{format_point(high)}"
             )
         if self.point_range is None and point not in self.points:
             raise CodecError(
-                f'Invalid point "{point}" for codec {self.name!r}; expected one of '
+                f'Invalid point "{format_point(point)}" for codec {self.name!r}; expected one of '
                 f"{', '.join(format_point(p) for p in self.points)}"
             )
         if self.integer_points:

@@ -49,3 +49,10 @@ def test_check_image_array() -> None:
     check_image_array(np.zeros((2, 2, 3), np.uint8), "x")
     with pytest.raises(CodecError, match="H x W x 3 uint8"):
         check_image_array(np.zeros((2, 2), np.uint8), "x")
+
+
+def test_with_options_returns_a_configured_copy() -> None:
+    codec = Knob()
+    configured = codec.with_options(mode="b")
+    assert configured.config["mode"] == "b" and codec.config["mode"] == "a"
+    assert type(configured) is Knob

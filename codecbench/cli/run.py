@@ -68,9 +68,7 @@ def select_codecs(names: list[str], options: dict[str, str]) -> list[Codec]:
             f"Option {', '.join(unknown)} is not accepted by {', '.join(names)}; "
             f"accepted options: {', '.join(sorted(accepted)) or 'none'}"
         )
-    for codec in selected:
-        codec.configure(**{k: v for k, v in options.items() if k in codec.options})
-    return selected
+    return [c.with_options(**{k: v for k, v in options.items() if k in c.options}) for c in selected]
 
 
 def select_metrics(names: list[str]) -> list:
@@ -202,7 +200,7 @@ def results_command(dataset: str | None, codec_names: str | None, fmt: str, per_
     if fmt == "csv":
         click.echo(table.to_csv(index=False), nl=False)
     elif fmt == "json":
-        click.echo(table.to_json(orient="records", indent=2))
+        click.echo(table.to_json(orient="records", indent=2, double_precision=15))
     else:
         click.echo(format_table(table))
 

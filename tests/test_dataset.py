@@ -1,0 +1,95 @@
+import hashlib
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from codecbench.dataset import FolderDataset, ManifestDataset, resolve_dataset
+from codecbench.errors import DatasetError, UnknownNameError
+from codecbench.manifests import load_manifests
+from codecbench.testing import synthetic_image
+from conftest import save
+
+
+def test_every_named_dataset_has_a_valid_manifest() -> None:
+    names = {d.name for d in load_manifests()}
+    assert {"kodak", "clic2021", "div2k", "raise1k"} <= names
+    kodak = next(d for d in load_manifests() if d.name == "kodak")
+    assert len(kodak.files) == 24 and all(f.sha256 and f.url for f in kodak.files)
+
+
+def test_kodak_from_the_data_dir_with_checksums(shared_datasets: Path) -> None:
+    kodak = next(d for d in load_manifests() if d.name == "kodak")
+    refs = kodak.images(shared_datasets, download=False)
+    assert [r.name for r in refs][:2] == ["kodim01.png", "kodim02.png"] and len(refs) == 24
+
+
+def test_env_var_data_dir(shared_datasets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODECBENCH_DATA", str(shared_datasets))
+    kodak = next(d for d in load_manifests() if d.name == "kodak")
+    assert len(kodak.images(download=False)) == 24
+
+
+def test_a_modified_file_is_refused(shared_datasets: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "data" / "kodak"
+    shutil.copytree(shared_datasets / "kodak", copy)
+    (copy / "kodim05.png").write_bytes(b"not the original")
+    kodak = next(d for d in load_manifests() if d.name == "kodak")
+    with pytest.raises(DatasetError, match="kodim05.png does not match the sha256"):
+        kodak.images(tmp_path / "data", download=False)
+
+
+def test_missing_dataset_offline_names_the_folder_and_the_source(tmp_path: Path) -> None:
+    div2k = next(d for d in load_manifests() if d.name == "div2k")
+    with pytest.raises(DatasetError) as err:
+        div2k.images(tmp_path, download=False)
+    message = str(err.value)
+    assert "<data-dir>/div2k" in message and "data.vision.ee.ethz.ch" in message
+
+
+def test_manual_dataset_explains_how_to_get_it(tmp_path: Path) -> None:
+    raise1k = next(d for d in load_manifests() if d.name == "raise1k")
+    with pytest.raises(DatasetError, match="RAISE_1k.csv"):
+        raise1k.images(tmp_path)
+
+
+def _manifest(tmp_path: Path, body: str, folder: str = "toy") -> ManifestDataset:
+    path = tmp_path / f"{folder}.toml"
+    path.write_text(f'name = "toy"\ndescription = "toy"\nfolder = "{folder}"\n' + body)
+    return ManifestDataset.from_toml(path)
+
+
+def test_download_verifies_checksums(tmp_path: Path) -> None:
+    source = save(synthetic_image(8, 8), tmp_path / "src.png")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    good = _manifest(tmp_path, f'[[files]]\nname = "a.png"\nurl = "{source.as_uri()}"\nsha256 = "{digest}"\n')
+    refs = good.images()
+    assert refs[0].path.read_bytes() == source.read_bytes()
+    assert str(refs[0].path).startswith(str(tmp_path / "cache"))
+    bad = _manifest(tmp_path, f'[[files]]\nname = "a.png"\nurl = "{source.as_uri()}"\nsha256 = "{"0" * 64}"\n',
+                    folder="bad")
+    with pytest.raises(DatasetError, match="Checksum mismatch"):
+        bad.images()
+
+
+def test_download_of_an_archive(tmp_path: Path) -> None:
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(3):
+            zf.write(save(synthetic_image(8, 8, i), tmp_path / f"{i}.png"), f"set/{i}.png")
+    dataset = _manifest(tmp_path, f'pattern = "**/*.png"\ncount = 3\n[[archives]]\nurl = "{archive.as_uri()}"\n')
+    assert [r.name for r in dataset.images()] == ["set/0.png", "set/1.png", "set/2.png"]
+
+
+def test_folder_dataset(image_folder: Path) -> None:
+    dataset = resolve_dataset(f"folder:{image_folder}", {})
+    assert isinstance(dataset, FolderDataset)
+    assert [r.name for r in dataset.images()] == ["img0.png", "img1.png", "img2.png"]
+    with pytest.raises(DatasetError, match="no such folder"):
+        FolderDataset(image_folder / "nope").images()
+
+
+def test_unknown_dataset_suggests_close_names() -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'kodak'"):
+        resolve_dataset("kodac", {d.name: d for d in load_manifests()})
