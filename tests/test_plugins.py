@@ -62,9 +62,28 @@ def test_unknown_codec_lists_what_exists() -> None:
         plugins.codecs().get("jpg")
 
 
-def test_hook_register_datasets_and_metrics_come_from_entry_points() -> None:
+def test_hook_register_datasets() -> None:
     assert "kodak" in plugins.datasets().names()
+    assert plugins.datasets().providers["kodak"] == "datasets"
+
+
+def test_hook_register_metrics() -> None:
     assert {"psnr", "ms-ssim"} <= set(plugins.metrics().names())
+
+
+def test_every_hook_is_documented_and_tested() -> None:
+    import inspect
+
+    from codecbench import hookspecs
+
+    readme = (ROOT / "README.md").read_text()
+    tests = (Path(__file__)).read_text()
+    for name, func in inspect.getmembers(hookspecs, inspect.isfunction):
+        if not name.startswith("register_"):
+            continue
+        args = ", ".join(inspect.signature(func).parameters)
+        assert f"{name}({args})" in readme, f"README does not document {name}({args})"
+        assert f"def test_hook_{name}(" in tests, f"no test_hook_{name}"
 
 
 def test_hook_register_commands() -> None:
