@@ -1,0 +1,106 @@
+"""Finding pretrained metric weights: a local folder first, then the torch hub cache, then a download.
+
+Every candidate file is checked against its sha256 (or, for torch hub files, the hash prefix in
+their names, as torch hub itself checks them). A file that fails its check is an error, never
+silently replaced. Downloads go through ``torch.hub.download_url_to_file`` (atomic, hash-checked)
+into the torch hub cache, where the next run finds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from codecbench.errors import MetricError
+from codecbench.metrics import weights_dir
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One acceptable weights file: where it lives locally and, optionally, where to download it.
+
+    ``sha256`` may be a prefix (torch hub files carry only 8 hex digits of it in their names).
+    ``subdir`` is its folder under the weights directory (``--weights-dir``); ``url`` files are
+    also looked up by name in the torch hub cache (``$TORCH_HOME/hub/checkpoints``).
+    """
+
+    filename: str
+    subdir: str
+    sha256: str
+    url: str | None = None
+
+
+def hub_checkpoints_dir() -> Path:
+    """The torch hub cache folder that torchvision and torch-fidelity download into."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+@lru_cache(maxsize=32)
+def _sha256(path: Path, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified(path: Path, expected_sha256: str) -> Path:
+    """``path`` if its sha256 starts with ``expected_sha256``; ``MetricError`` otherwise."""
+    stat = path.stat()
+    actual = _sha256(path.resolve(), stat.st_size, stat.st_mtime)
+    if not actual.startswith(expected_sha256):
+        raise MetricError(
+            f"Checksum mismatch for {path}: sha256 {actual}, expected {expected_sha256}. "
+            f"Replace the file with a correct copy."
+        )
+    return path
+
+
+def local_candidates(files: list[WeightsFile]) -> list[tuple[Path, WeightsFile]]:
+    """Where each file may already be: the weights directory, then the torch hub cache."""
+    found = []
+    root = weights_dir()
+    for file in files:
+        if root is not None:
+            found.append((root / file.subdir / file.filename, file))
+        if file.url:
+            found.append((hub_checkpoints_dir() / file.filename, file))
+    return found
+
+
+def download(url: str, dest: Path, hash_prefix: str) -> None:
+    """Download ``url`` to ``dest`` (atomic; torch hub checks the sha256 prefix)."""
+    import torch
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(url, str(dest), hash_prefix=hash_prefix, progress=True)
+
+
+def find_weights(files: list[WeightsFile]) -> tuple[Path | None, str | None]:
+    """The first verified file among ``files`` (local, cached, else downloaded), or why none.
+
+    Returns ``(path, None)`` on success and ``(None, reason)`` when nothing can be found or
+    downloaded; a file that exists but fails its checksum raises ``MetricError``.
+    """
+    for path, file in local_candidates(files):
+        if path.is_file():
+            return verified(path, file.sha256), None
+    errors = []
+    for file in files:
+        if file.url:
+            dest = hub_checkpoints_dir() / file.filename
+            try:
+                download(file.url, dest, file.sha256[:8])
+            except Exception as exc:  # offline, proxy, HTTP error: reported as the reason
+                errors.append(f"download of {file.url} failed ({type(exc).__name__}: {exc})")
+                continue
+            return verified(dest, file.sha256), None
+    root = weights_dir()
+    wanted = " or ".join(f"{root or 'WEIGHTS_DIR'}/{f.subdir}/{f.filename}" for f in files)
+    where = "" if root else " (WEIGHTS_DIR: --weights-dir or $CODECBENCH_WEIGHTS)"
+    tried = f"; {'; '.join(errors)}" if errors else ""
+    return None, f"no weights found: provide {wanted}{where}{tried}"

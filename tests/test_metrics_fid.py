@@ -1,0 +1,97 @@
+"""FID/KID on HiFiC-style patches, with the local TorchScript Inception from ../shared/weights."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from codecbench.cli import cli
+from codecbench.metrics import weights
+from codecbench.metrics.fid import TORCHSCRIPT_WEIGHTS, FIDMetric, patches
+from codecbench.results import ResultStore
+from codecbench.testing import synthetic_image
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_WEIGHTS = SHARED / "weights"
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+    def no_network(url: str, dest: Path, hash_prefix: str) -> None:
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(weights, "download", no_network)
+
+
+@pytest.fixture(scope="module")
+def kodak_crops() -> list[np.ndarray]:
+    kodak = SHARED / "datasets" / "kodak"
+    if not (SHARED_WEIGHTS / "fid" / TORCHSCRIPT_WEIGHTS.filename).is_file() or not kodak.is_dir():
+        pytest.skip("shared FID weights or Kodak not found")
+    return [np.asarray(Image.open(kodak / f"kodim{i:02d}.png").convert("RGB"))[:384, :512]
+            for i in (1, 5)]
+
+
+def test_patches_are_a_grid_plus_a_shifted_grid() -> None:
+    image = np.zeros((512, 768, 3), np.uint8)
+    crops = patches(image)
+    assert len(crops) == 2 * 3 + 1 * 2
+    assert all(c.shape == (256, 256, 3) for c in crops)
+    assert len(patches(np.zeros((200, 300, 3), np.uint8))) == 0
+
+
+def test_fid_is_zero_for_identical_sets_and_grows_with_distortion(
+    kodak_crops: list[np.ndarray], monkeypatch: pytest.MonkeyPatch, offline: None
+) -> None:
+    monkeypatch.setenv("CODECBENCH_WEIGHTS", str(SHARED_WEIGHTS))
+    metric = FIDMetric()
+    assert metric.unavailable_reason() is None
+    assert metric.extractor().path.name == TORCHSCRIPT_WEIGHTS.filename
+    same = metric.compute_set((a, a) for a in kodak_crops)
+    assert same["fid"] == pytest.approx(0, abs=1e-2)
+    low = metric.compute_set((a, jpeg(a, 5)) for a in kodak_crops)
+    high = metric.compute_set((a, jpeg(a, 90)) for a in kodak_crops)
+    assert low["fid"] > high["fid"] > same["fid"]
+    assert low["kid"] > high["kid"]
+
+
+def test_too_small_images_are_a_clear_error(monkeypatch: pytest.MonkeyPatch, offline: None) -> None:
+    if not (SHARED_WEIGHTS / "fid" / TORCHSCRIPT_WEIGHTS.filename).is_file():
+        pytest.skip("shared FID weights not found")
+    monkeypatch.setenv("CODECBENCH_WEIGHTS", str(SHARED_WEIGHTS))
+    from codecbench.errors import MetricError
+
+    image = synthetic_image(64, 96)
+    with pytest.raises(MetricError, match="at least 2 patches of 256x256"):
+        FIDMetric().compute_set([(image, image)])
+
+
+def test_without_weights_fid_is_unavailable_and_psnr_still_runs(
+    tmp_path: Path, offline: None
+) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    Image.fromarray(synthetic_image(256, 256)).save(folder / "a.png")
+    db = tmp_path / "r.sqlite"
+    result = CliRunner().invoke(cli, ["run", "-c", "jpeg", "-d", f"folder:{folder}", "-p", "50",
+                                      "-m", "psnr,fid", "--db", str(db), "-q",
+                                      "--weights-dir", str(tmp_path / "none")])
+    assert result.exit_code == 0, result.output
+    assert "metric 'fid' unavailable" in result.output
+    assert TORCHSCRIPT_WEIGHTS.filename in result.output
+    with ResultStore(db) as store:
+        assert store.frame()["psnr"].notna().all()
+        assert store.set_frame().empty
