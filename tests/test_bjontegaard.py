@@ -1,0 +1,59 @@
+"""Bjontegaard deltas against hand-computable cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from codecbench.bjontegaard import bd_quality, bd_rate, bd_table, default_anchor
+
+RATES = np.array([0.1, 0.25, 0.5, 1.0, 2.0])
+PSNR = np.array([26.0, 29.0, 32.0, 35.5, 39.0])
+# PSNR linear in log10(rate): every piecewise cubic through its points is that line.
+LINE = 30 + 10 * np.log10(RATES / 0.5)
+
+
+def test_a_curve_shifted_by_a_rate_factor_has_that_bd_rate() -> None:
+    assert bd_rate(RATES, PSNR, RATES * 0.8, PSNR) == pytest.approx(-20.0, abs=1e-9)
+    assert bd_rate(RATES, PSNR, RATES * 1.5, PSNR) == pytest.approx(50.0, abs=1e-9)
+
+
+def test_a_curve_shifted_by_a_quality_offset_has_that_bd_psnr() -> None:
+    assert bd_quality(RATES, PSNR, RATES, PSNR + 1.25) == pytest.approx(1.25, abs=1e-9)
+    assert bd_quality(RATES, PSNR, RATES, PSNR) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_only_the_overlapping_range_counts() -> None:
+    # The test codec covers only the upper part of the anchor's range, at half the rate there.
+    assert bd_rate(RATES, LINE, RATES[2:] * 0.5, LINE[2:]) == pytest.approx(-50.0, abs=1e-9)
+    # Half the rate on a 10 dB/decade line is 10 log10(2) dB more at equal rate.
+    assert bd_quality(RATES, LINE, RATES[2:] * 0.5, LINE[2:]) == pytest.approx(10 * np.log10(2))
+
+
+def test_too_few_points_or_no_overlap_give_nan() -> None:
+    assert math.isnan(bd_rate(RATES, PSNR, [0.5], [30.0]))
+    assert math.isnan(bd_rate(RATES, PSNR, RATES, PSNR + 100))
+
+
+def test_table_against_the_default_anchor() -> None:
+    rows = []
+    for codec, factor, offset in (("jpeg", 1.0, 0.0), ("better", 0.5, 0.0), ("sharper", 1.0, 0.5)):
+        for rate, psnr in zip(RATES, LINE):
+            rows.append({"dataset": "kodak", "codec": codec, "bpp": rate * factor,
+                         "psnr": psnr + offset, "ms-ssim-db": psnr / 2 + offset})
+    table = bd_table(pd.DataFrame(rows)).set_index("codec")
+    assert list(table.index) == ["better", "sharper"] and set(table["anchor"]) == {"jpeg"}
+    assert table.loc["better", "bd-rate-psnr"] == pytest.approx(-50.0)
+    assert table.loc["better", "bd-psnr"] == pytest.approx(10 * np.log10(2))
+    assert table.loc["sharper", "bd-psnr"] == pytest.approx(0.5)
+    assert table.loc["sharper", "bd-ms-ssim-db"] == pytest.approx(0.5)
+    assert table.loc["sharper", "bd-rate-psnr"] < 0
+
+
+def test_default_anchor_prefers_hevc_then_jpeg() -> None:
+    assert default_anchor(["webp", "jpeg", "hevc-heif"]) == "hevc-heif"
+    assert default_anchor(["webp", "jpeg"]) == "jpeg"
+    assert default_anchor(["webp", "avif"]) == "avif"
