@@ -17,6 +17,9 @@ class PillowCodec(Codec):
 
     pillow_format: str
 
+    def register_format(self) -> None:
+        """Make ``pillow_format`` known to Pillow (a no-op for formats Pillow itself provides)."""
+
     def save_options(self, point: float) -> dict[str, Any]:
         """Keyword arguments for ``Image.save`` at ``point``."""
         raise NotImplementedError
@@ -30,11 +33,13 @@ class PillowCodec(Codec):
 
     def encode(self, image: np.ndarray, point: float) -> bytes:
         point = self.validate_point(point)
+        self.register_format()
         buffer = io.BytesIO()
         Image.fromarray(image, "RGB").save(buffer, format=self.pillow_format, **self.save_options(point))
         return buffer.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
+        self.register_format()
         try:
             with Image.open(io.BytesIO(data)) as img:
                 if img.format != self.pillow_format:
