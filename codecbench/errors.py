@@ -15,8 +15,8 @@ class UnknownNameError(CodecbenchError, KeyError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         self.kind, self.name, self.known = kind, name, sorted(known)
-        close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.75)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(self.known) if self.known else "(none registered)"
         super().__init__(f"Unknown {kind} {name!r}.{hint} Available: {listing}.")
 
