@@ -4,6 +4,10 @@ The harness, never the codec, computes ``bpp = 8 * len(data) / (H * W)``, times 
 (``perf_counter`` around ``synchronize()``) and computes the metrics. Each unit's row is committed
 on its own, so a rerun resumes: it skips rows that are complete, adds missing metric values from the
 stored bitstream without re-encoding, and retries failed rows.
+
+With ``jobs == 1`` (and no timeout) units run in the calling process; otherwise an executor from
+:mod:`codecbench.executors` computes them in worker processes (``local``) or on a Ray cluster
+(``ray``) while this process alone reads and writes the store, row by row as units finish.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class RunSummary:
     computed: int = 0
     skipped: int = 0
     metrics_added: int = 0
+    retried: int = 0
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -87,7 +92,8 @@ def bits_per_pixel(data: bytes, height: int, width: int) -> float:
     return 8 * len(data) / (height * width)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """``Type: message (at file.py:line)`` for a stored error."""
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
     return f"{type(exc).__name__}: {exc}{where}"
@@ -133,7 +139,7 @@ def execute_unit(codec: Codec, point: Point, image: np.ndarray, metrics: Sequenc
         codec.synchronize()
         decode_s = time.perf_counter() - start
     except Exception as exc:  # a failing codec is recorded, and the run goes on
-        return UnitResult("failed", error=_describe(exc), height=height, width=width)
+        return UnitResult("failed", error=describe_error(exc), height=height, width=width)
     result = UnitResult(
         "ok", height=height, width=width, stream=data, bpp=bits_per_pixel(data, height, width),
         encode_s=encode_s, decode_s=decode_s,
@@ -141,7 +147,7 @@ def execute_unit(codec: Codec, point: Point, image: np.ndarray, metrics: Sequenc
     try:
         result.metrics = image_metrics(metrics, image, reconstruction)
     except Exception as exc:
-        result.status, result.error = "failed", f"metric: {_describe(exc)}"
+        result.status, result.error = "failed", f"metric: {describe_error(exc)}"
     return result
 
 
@@ -193,7 +199,13 @@ def environment(command: str) -> dict[str, object]:
 
 
 class Runner:
-    """Runs units into a :class:`ResultStore`, resuming from what it already holds."""
+    """Runs units into a :class:`ResultStore`, resuming from what it already holds.
+
+    ``jobs`` worker processes (``executor="local"``) or Ray tasks (``executor="ray"``, on the
+    cluster at ``ray_address``) compute the units; ``jobs=1`` without a ``timeout`` computes them in
+    this process. A unit whose worker dies or runs past ``timeout`` seconds is retried ``retries``
+    times and then stored as failed.
+    """
 
     def __init__(
         self,
@@ -202,11 +214,21 @@ class Runner:
         *,
         progress: bool = True,
         on_unit: Callable[[WorkUnit, str], None] | None = None,
+        jobs: int | None = 1,
+        executor: str = "local",
+        timeout: float | None = None,
+        retries: int = 2,
+        ray_address: str | None = None,
     ):
         self.store = store
         self.metrics = list(metrics)
         self.progress = progress
         self.on_unit = on_unit
+        self.jobs = jobs
+        self.executor = executor
+        self.timeout = timeout
+        self.retries = retries
+        self.ray_address = ray_address
         self.run_id = uuid.uuid4().hex[:12]
 
     @staticmethod
@@ -221,15 +243,78 @@ class Runner:
         self.store.record_run(self.run_id, command, environment(command))
         summary = RunSummary(self.run_id)
         image_columns = _wanted_columns(self.metrics, "image")
-        bar = tqdm(units, desc="benchmark", unit="img", disable=not self.progress, file=sys.stderr)
-        for unit in bar:
-            bar.set_postfix_str(f"{unit.codec.name} @ {format_point(unit.point)}", refresh=False)
-            outcome = self._run_unit(unit, image_columns, summary)
-            if self.on_unit:
-                self.on_unit(unit, outcome)
-        bar.close()
+        bar = tqdm(total=len(units), desc="benchmark", unit="img", disable=not self.progress,
+                   file=sys.stderr)
+        try:
+            if self.executor == "local" and self.jobs == 1 and self.timeout is None:
+                for unit in units:
+                    self._finish(unit, self._run_unit(unit, image_columns, summary), bar)
+            else:
+                self._run_elsewhere(units, image_columns, summary, bar)
+        finally:
+            bar.close()
         self._run_set_metrics(units, summary)
         return summary
+
+    def _finish(self, unit: WorkUnit, outcome: str, bar: tqdm) -> None:
+        bar.set_postfix_str(f"{unit.codec.name} @ {format_point(unit.point)}", refresh=False)
+        bar.update(1)
+        if self.on_unit:
+            self.on_unit(unit, outcome)
+
+    def _run_elsewhere(self, units: Sequence[WorkUnit], columns: set[str], summary: RunSummary,
+                       bar: tqdm) -> None:
+        """Units through an executor; results are stored here, one row as each unit finishes."""
+        from codecbench.executors import make_executor
+        from codecbench.executors.work import CodecSpec, MetricSpec, UnitTask, plugin_refs
+
+        refs = plugin_refs()
+        codec_specs: dict[int, CodecSpec] = {}
+        metric_specs = {m.name: MetricSpec.of(m) for m in self.metrics if m.kind == "image"}
+        stored_ids: dict[int, int] = {}
+
+        def tasks() -> Iterable[UnitTask]:
+            # Lazy, so that only the tasks in flight hold a stored bitstream.
+            for index, unit in enumerate(units):
+                if id(unit.codec) not in codec_specs:
+                    codec_specs[id(unit.codec)] = CodecSpec.of(unit.codec)
+                codec = codec_specs[id(unit.codec)]
+                path = str(unit.image.path)
+                stored = self.store.get(unit.key)
+                if stored is not None and stored.status == "ok":
+                    missing = columns - set(stored.metrics)
+                    if not missing:
+                        summary.skipped += 1
+                        self._finish(unit, "skipped", bar)
+                        continue
+                    wanted = tuple(metric_specs[m.name] for m in self.metrics
+                                   if m.kind == "image" and set(m.columns) & missing)
+                    stored_ids[index] = stored.id
+                    yield UnitTask(index, codec, unit.point, path, wanted, stored.stream or b"", refs)
+                    continue
+                reason = unit.codec.unavailable_reason()
+                if reason:
+                    result = UnitResult("failed", error=f"codec unavailable: {reason}")
+                    self._finish(unit, self._store(unit, result, summary), bar)
+                    continue
+                yield UnitTask(index, codec, unit.point, path, tuple(metric_specs.values()), None, refs)
+
+        executor = make_executor(self.executor, jobs=self.jobs, timeout=self.timeout,
+                                 retries=self.retries, ray_address=self.ray_address)
+        for done in executor.run(tasks()):
+            unit = units[done.task.index]
+            summary.retried += done.attempts - 1
+            if done.task.stream is None:
+                outcome = self._store(unit, done.result, summary)
+            elif done.result.status == "ok":
+                self.store.add_metrics(stored_ids.pop(done.task.index), done.result.metrics)
+                summary.metrics_added += 1
+                outcome = "metrics"
+            else:
+                summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name,
+                                                done.result.error or ""))
+                outcome = "failed"
+            self._finish(unit, outcome, bar)
 
     def _run_unit(self, unit: WorkUnit, columns: set[str], summary: RunSummary) -> str:
         stored = self.store.get(unit.key)
@@ -242,13 +327,17 @@ class Runner:
         try:
             image = self._read(unit.image.path)
         except Exception as exc:
-            result = UnitResult("failed", error=_describe(exc))
+            result = UnitResult("failed", error=describe_error(exc))
         else:
             reason = unit.codec.unavailable_reason()
             if reason:
                 result = UnitResult("failed", error=f"codec unavailable: {reason}")
             else:
                 result = execute_unit(unit.codec, unit.point, image, self.metrics)
+        return self._store(unit, result, summary)
+
+    def _store(self, unit: WorkUnit, result: UnitResult, summary: RunSummary) -> str:
+        """Write one unit's row and count it in ``summary``; return its status."""
         self.store.put(
             unit.key, run_id=self.run_id, status=result.status, error=result.error,
             height=result.height, width=result.width, stream=result.stream, bpp=result.bpp,
@@ -270,7 +359,7 @@ class Runner:
             reconstruction = decode_checked(unit.codec, stored.stream or b"", image.shape)
             self.store.add_metrics(stored.id, image_metrics(wanted, image, reconstruction))
         except Exception as exc:
-            summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name, f"metric: {_describe(exc)}"))
+            summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name, f"metric: {describe_error(exc)}"))
             return "failed"
         summary.metrics_added += 1
         return "metrics"
@@ -294,7 +383,7 @@ class Runner:
                 try:
                     values = metric.compute_set(pairs())
                 except Exception as exc:
-                    summary.failures.append(Failure(codec_name, point, "(dataset)", f"{metric.name}: {_describe(exc)}"))
+                    summary.failures.append(Failure(codec_name, point, "(dataset)", f"{metric.name}: {describe_error(exc)}"))
                     continue
                 self.store.put_set_metrics(key, values, n_images=len(rows))
 

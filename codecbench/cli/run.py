@@ -82,6 +82,39 @@ def select_metrics(names: list[str]) -> list:
     return [m for m in selected if not m.unavailable_reason()]
 
 
+def execution_options(func: Any) -> Any:
+    """``--jobs``, ``--executor``, ``--ray-address``, ``--timeout`` and ``--retries``."""
+    options = [
+        click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+                     help="Worker processes (default: the number of CPUs, at most 8; with "
+                          "--executor ray: the cluster's CPUs). 1 runs in this process."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+                     show_default=True, help="Where units run: worker processes on this machine, "
+                                             "or a Ray cluster (pip install 'codecbench[ray]')."),
+        click.option("--ray-address", default=None, metavar="ADDRESS",
+                     help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Seconds one unit (codec point on one image) may take; its worker is "
+                          "killed and the unit retried, then stored as failed."),
+        click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+                     help="Times a unit whose worker crashed or timed out is started again."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def runner_settings(jobs: int | None, executor: str, ray_address: str | None,
+                    timeout: float | None, retries: int) -> dict[str, Any]:
+    """Keyword arguments for :class:`~codecbench.runner.Runner` from the execution options."""
+    from codecbench.executors import default_jobs
+
+    if jobs is None and executor == "local":
+        jobs = default_jobs()
+    return {"jobs": jobs, "executor": executor, "ray_address": ray_address, "timeout": timeout,
+            "retries": retries}
+
+
 @cli.command("run")
 @click.option("--codec", "-c", "codec_names", required=True,
               help="Codec name, or several separated by commas (see `codecbench list codecs`).")
@@ -103,12 +136,14 @@ def select_metrics(names: list[str]) -> list:
               help="Use only the first N images of the dataset.")
 @click.option("--no-download", is_flag=True, help="Never download a dataset; fail if missing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no leaderboard.")
+@execution_options
 @db_option
 @handle_errors
 def run_command(codec_names: str, dataset_name: str, points: str | None, metric_names: str,
                 data_dir: Path | None, weights_dir: Path | None, weights: Path | None,
                 option_pairs: tuple[str, ...], limit: int | None, no_download: bool, quiet: bool,
-                db: Path | None) -> None:
+                jobs: int | None, executor: str, ray_address: str | None, timeout: float | None,
+                retries: int, db: Path | None) -> None:
     """Benchmark codecs on a dataset; results go to the results database.
 
     Rows already in the database are skipped, so rerunning an interrupted command resumes it.
@@ -127,7 +162,8 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
     images = dataset.images(data_dir, download=not no_download)[:limit]
     point_map = {c.name: parse_points(c, points) for c in codecs}
     with ResultStore(db) as store:
-        runner = Runner(store, metrics, progress=not quiet)
+        runner = Runner(store, metrics, progress=not quiet,
+                        **runner_settings(jobs, executor, ray_address, timeout, retries))
         units = plan_units(codecs, dataset, images, point_map)
         command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         summary = runner.run(units, command=command)
@@ -138,6 +174,8 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
     click.echo(f"{summary.computed} computed, {summary.skipped} already stored, "
                f"{summary.metrics_added} completed with new metrics, {summary.failed} failed "
                f"(database: {db or default_db_path()})", err=True)
+    if summary.retried:
+        click.echo(f"{summary.retried} unit restart(s) after a worker crash or timeout", err=True)
     if summary.failures:
         for f in summary.failures[:20]:
             click.secho(f"  failed: {f.codec} @ {format_point(f.point)} on {f.image}: {f.error}",

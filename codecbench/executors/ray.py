@@ -1,0 +1,116 @@
+"""The ``ray`` executor: the same tasks on a Ray cluster (``ray.init(address=...)``).
+
+Ray schedules the tasks and restarts those whose worker process dies (``max_retries``); this module
+only keeps a bounded number in flight, streams finished results back with ``ray.wait`` and cancels
+(``ray.cancel(force=True)`` kills the worker) tasks that run past the timeout, which it then starts
+again up to ``retries`` times. Workers read images by path, so on a multi-node cluster the images
+must be at the same path on every node (a shared file system).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from codecbench.errors import CodecbenchError
+from codecbench.executors.work import Outcome, UnitTask, execute_task
+from codecbench.runner import UnitResult
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise CodecbenchError(
+            "--executor ray needs Ray: pip install 'codecbench[ray]' (or `pip install ray`)"
+        ) from exc
+    return ray
+
+
+class RayExecutor:
+    """Runs tasks as Ray tasks (one CPU each), at most ``2 * jobs`` in flight (``jobs`` in flight
+    when a timeout is set, so that a task's clock starts roughly when it starts running).
+
+    ``address`` is passed to ``ray.init`` (``None``: ``RAY_ADDRESS`` or a new local instance);
+    when Ray is already initialised in this process, that connection is used as it is. ``jobs``
+    defaults to the cluster's CPU count.
+    """
+
+    def __init__(self, address: str | None = None, jobs: int | None = None,
+                 timeout: float | None = None, retries: int = 2):
+        self.address = address
+        self.jobs = jobs
+        self.timeout = timeout
+        self.retries = retries
+
+    def _connect(self) -> bool:
+        ray = _ray()
+        if ray.is_initialized():
+            return False
+        env = {k: v for k, v in os.environ.items() if k.startswith("CODECBENCH_")}
+        try:
+            ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING,
+                     runtime_env={"env_vars": env} if env else None)
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ...
+            where = self.address or "a new local Ray instance"
+            raise CodecbenchError(f"Cannot start or reach Ray ({where}): {exc}") from exc
+        return True
+
+    def run(self, tasks: Iterable[UnitTask]) -> Iterator[Outcome]:
+        ray = _ray()
+        owns = self._connect()
+        try:
+            slots = self.jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            limit = slots if self.timeout else 2 * slots
+            remote = ray.remote(num_cpus=1, max_retries=self.retries)(execute_task)
+            pending: dict[Any, tuple[UnitTask, int, float]] = {}
+            todo = iter(tasks)
+
+            def submit(task: UnitTask, attempt: int) -> None:
+                pending[remote.remote(task)] = (task, attempt, time.monotonic())
+
+            while True:
+                while len(pending) < limit:
+                    task = next(todo, None)
+                    if task is None:
+                        break
+                    submit(task, 1)
+                if not pending:
+                    return
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+                for ref in ready:
+                    task, attempt, _ = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as exc:  # the worker died more than max_retries times
+                        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                        result = UnitResult("failed", error=f"Ray worker lost ({type(exc).__name__}: "
+                                                            f"{reason}), {self.retries + 1} attempts")
+                    yield Outcome(task, result, attempt)
+                yield from self._expire(ray, pending, submit)
+        finally:
+            if owns:
+                ray.shutdown()
+
+    def _expire(self, ray: Any, pending: dict, submit: Any) -> Iterator[Outcome]:
+        if not self.timeout:
+            return
+        now = time.monotonic()
+        for ref, (task, attempt, started) in list(pending.items()):
+            if now - started <= self.timeout:
+                continue
+            ray.cancel(ref, force=True)
+            del pending[ref]
+            lost = f"timed out after {self.timeout:g} s (Ray worker killed)"
+            if attempt <= self.retries:
+                log.warning("%s @ %s on %s: %s; retrying", task.codec.name, task.point, task.image, lost)
+                submit(task, attempt + 1)
+            else:
+                yield Outcome(task, UnitResult("failed", error=f"{lost}, {attempt} attempts"), attempt)

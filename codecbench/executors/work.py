@@ -1,0 +1,173 @@
+"""What travels to a worker process: one unit of work, named by plugin registry names.
+
+A worker looks each codec and metric up in its own plugin registry by name, configures it with the
+options stored with the run (``codec.config``) and keeps it for the rest of its life, so a model is
+loaded once per worker, not once per unit. A codec or metric that is not in the registry (one built
+in a test or a notebook) travels as a pickled instance instead. Plugins registered in the calling
+process at run time (``codecbench.plugins.registered_plugin``) travel as module names and are
+registered in the worker too. Workers read the images themselves, so only paths are sent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from codecbench import plugins
+from codecbench.codec import Codec, Point
+from codecbench.image import read_image
+from codecbench.metrics import Metric
+from codecbench.results import config_json
+from codecbench.runner import UnitResult, decode_checked, describe_error, execute_unit, image_metrics
+
+
+@dataclass(frozen=True)
+class PluginRef:
+    """A plugin module registered in the calling process, to register in workers too."""
+
+    name: str
+    module: str
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """A codec by registry name and configuration (or, outside the registry, by instance)."""
+
+    name: str
+    config: dict[str, Any]
+    instance: Codec | None = None
+
+    @classmethod
+    def of(cls, codec: Codec) -> "CodecSpec":
+        registered = plugins.codecs().items.get(codec.name)
+        instance = None if type(registered) is type(codec) else codec
+        return cls(codec.name, dict(codec.config), instance)
+
+    def key(self) -> str:
+        return f"{self.name} {config_json(self.config)}"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric by registry name (or, outside the registry, by instance)."""
+
+    name: str
+    instance: Metric | None = None
+
+    @classmethod
+    def of(cls, metric: Metric) -> "MetricSpec":
+        registered = plugins.metrics().items.get(metric.name)
+        return cls(metric.name, None if type(registered) is type(metric) else metric)
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """One codec point on one image; with ``stream`` set, only metrics from that stored stream."""
+
+    index: int
+    codec: CodecSpec
+    point: Point
+    image: str
+    metrics: tuple[MetricSpec, ...]
+    stream: bytes | None = None
+    plugins: tuple[PluginRef, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """A finished task: its result and how many times it was started (crashes and timeouts retry)."""
+
+    task: UnitTask
+    result: UnitResult
+    attempts: int = 1
+
+
+@dataclass
+class _WorkerState:
+    codecs: dict[str, Codec] = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    threads_set: bool = False
+
+
+_state = _WorkerState()
+
+
+def plugin_refs() -> tuple[PluginRef, ...]:
+    """The plugin modules registered in this process, to be registered in workers as well."""
+    pm = plugins.get_plugin_manager()
+    return tuple(
+        PluginRef(name, plugin.__name__)
+        for name, plugin in pm.list_name_plugin()
+        if isinstance(plugin, types.ModuleType)
+    )
+
+
+def setup_worker() -> None:
+    """One thread per worker for OpenMP/MKL/torch: the parallelism is across workers."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    _limit_torch_threads()
+
+
+def _limit_torch_threads() -> None:
+    if not _state.threads_set and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+        _state.threads_set = True
+
+
+def _register_plugins(refs: tuple[PluginRef, ...]) -> None:
+    pm = plugins.get_plugin_manager()
+    for ref in refs:
+        if pm.get_plugin(ref.name) is None and not pm.is_blocked(ref.name):
+            pm.register(importlib.import_module(ref.module), name=ref.name)
+
+
+def _codec(spec: CodecSpec) -> Codec:
+    key = spec.key()
+    if key not in _state.codecs:
+        base = spec.instance or plugins.codecs().get(spec.name)
+        codec = base.with_options(**spec.config) if spec.instance is None else base
+        codec.load()
+        _state.codecs[key] = codec
+        _limit_torch_threads()
+    return _state.codecs[key]
+
+
+def _metric(spec: MetricSpec) -> Metric:
+    if spec.name not in _state.metrics:
+        _state.metrics[spec.name] = spec.instance or plugins.metrics().get(spec.name)
+    return _state.metrics[spec.name]
+
+
+@lru_cache(maxsize=4)
+def _read(path: str) -> np.ndarray:
+    image = read_image(path)
+    image.setflags(write=False)
+    return image
+
+
+def execute_task(task: UnitTask) -> UnitResult:
+    """Compute one task in a worker. Never raises: failures are results, as in ``execute_unit``."""
+    setup_worker()
+    try:
+        _register_plugins(task.plugins)
+        image = _read(task.image)
+        codec = _codec(task.codec)
+        metrics = [_metric(m) for m in task.metrics]
+    except Exception as exc:
+        return UnitResult("failed", error=describe_error(exc))
+    if task.stream is None:
+        return execute_unit(codec, task.point, image, metrics)
+    try:
+        reconstruction = decode_checked(codec, task.stream, image.shape)
+        values = image_metrics(metrics, image, reconstruction)
+    except Exception as exc:
+        return UnitResult("failed", error=f"metric: {describe_error(exc)}")
+    return UnitResult("ok", height=image.shape[0], width=image.shape[1], metrics=values)
