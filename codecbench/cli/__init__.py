@@ -93,5 +93,8 @@ def cli(verbose: int) -> None:
 
 
 from codecbench.cli import run as _run  # noqa: E402,F401  (registers list, plugins, run, results)
+from codecbench.cli import compare as _compare  # noqa: E402,F401  (registers compare)
+from codecbench.cli import report as _report  # noqa: E402,F401  (registers report)
+from codecbench.cli import train as _train  # noqa: E402,F401  (registers train)
 
 plugins.get_plugin_manager().hook.register_commands(cli=cli)

@@ -1,0 +1,126 @@
+"""Checkpoints as artefacts: declared in a manifest, verified by sha256, loaded safely.
+
+A learned plugin ships its trained weights beside a TOML manifest, one table per checkpoint::
+
+    [[checkpoint]]
+    name = "cheng2020-anchor-q1"
+    point = 1
+    file = "cheng2020-anchor-q1.pt"
+    sha256 = "..."
+    lmbda = 0.0018
+    training_command = "codecbench train cheng2020-anchor ..."
+    budget = "4000 steps, 12 min on 2 CPU cores, 128x128 crops, batch 8, N=48"
+
+Checkpoint files written by ``codecbench train`` are dicts tagged ``format = EXPORT_FORMAT`` with
+the codec name, the model's constructor arguments and its state dict. Everything is loaded with
+``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain values, never code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from codecbench.errors import CodecError, CodecUnavailableError
+
+EXPORT_FORMAT = "codecbench.learned.model/1"
+TRAINING_STATE_FORMAT = "codecbench.learned.training/1"
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """A shipped checkpoint: which point it serves, its file and checksum, and how it was made."""
+
+    name: str
+    point: float
+    file: Path
+    sha256: str
+    lmbda: float
+    training_command: str
+    budget: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_manifest(path: Path) -> list[CheckpointSpec]:
+    """The checkpoints a TOML manifest declares, ordered by point; files resolve beside it."""
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8")).get("checkpoint", [])
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CodecError(f"Cannot read checkpoint manifest {path}: {exc}") from exc
+    specs = []
+    required = ("name", "point", "file", "sha256", "lmbda", "training_command", "budget")
+    for table in tables:
+        missing = [k for k in required if k not in table]
+        if missing:
+            raise CodecError(f"Checkpoint manifest {path}: entry {table.get('name', '?')!r} lacks {missing}")
+        known = {k: table[k] for k in required}
+        specs.append(CheckpointSpec(
+            name=known["name"], point=float(known["point"]), file=path.parent / known["file"],
+            sha256=str(known["sha256"]).lower(), lmbda=float(known["lmbda"]),
+            training_command=known["training_command"], budget=known["budget"],
+            extra={k: v for k, v in table.items() if k not in required},
+        ))
+    return sorted(specs, key=lambda s: s.point)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_id(sha256: str) -> str:
+    """The short id a bitstream records: the first 16 hex digits of the checkpoint's sha256."""
+    return sha256[:16]
+
+
+def read_checkpoint(path: Path, sha256: str | None = None) -> dict[str, Any]:
+    """Load a checkpoint file (verifying ``sha256`` when given) as a dict of tensors and values."""
+    path = Path(path)
+    if not path.is_file():
+        raise CodecUnavailableError(f"Checkpoint file {path} not found")
+    if sha256 is not None:
+        actual = file_sha256(path)
+        if actual != sha256.lower():
+            raise CodecError(
+                f"Checkpoint {path} has sha256 {actual}, expected {sha256}; the file is corrupted or "
+                "was replaced (restore it with `git checkout`, or pass your own with --weights)"
+            )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CodecError(f"Cannot load checkpoint {path}: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise CodecError(f"Checkpoint {path} holds a {type(payload).__name__}, not a dict")
+    return payload
+
+
+def write_atomic(payload: Mapping[str, Any], path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: an interrupted save never leaves a torn file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(dict(payload), tmp)
+    os.replace(tmp, path)
+
+
+def export_payload(codec: str, model_config: Mapping[str, Any], state_dict: Mapping[str, Any],
+                   **info: Any) -> dict[str, Any]:
+    """The dict a shippable checkpoint holds (what ``codecbench train`` writes as ``model.pt``)."""
+    return {"format": EXPORT_FORMAT, "codec": codec, "model_config": dict(model_config),
+            "state_dict": dict(state_dict), **info}
+
+
+def is_exported(payload: Mapping[str, Any]) -> bool:
+    """Whether ``payload`` was written by :func:`export_payload` (else: a bare state dict)."""
+    return payload.get("format") == EXPORT_FORMAT

@@ -1,0 +1,221 @@
+"""``LearnedCodec``: a CompressAI-style model as a codecbench codec, and as a trainable model.
+
+A plugin subclasses :class:`LearnedCodec`, sets ``name``, ``stride`` and its ``manifest`` of
+shipped checkpoints, and implements :meth:`LearnedCodec.build_model`. The base class does the rest:
+
+* points ``1..k`` select the k shipped checkpoints (ordered by rate); ``--weights PATH[,PATH...]``
+  replaces them with the user's files (points ``1..k`` in the order given). A file is either a
+  checkpoint from ``codecbench train`` or a bare CompressAI state dict (an official pretrained file);
+* ``encode`` pads the image to ``stride``, calls the model's ``compress`` (CompressAI entropy models
+  and range coder, on CPU) and wraps the strings in a :class:`~codecbench.learned.bitstream.Bitstream`;
+* ``decode`` verifies the container, picks the checkpoint by the id it records, calls
+  ``decompress`` and crops back;
+* ``codecbench train`` builds the model with :meth:`build_model` and trains :meth:`training_task`.
+
+The model must provide ``compress(x) -> {"strings", "shape"}``, ``decompress(strings, shape) ->
+{"x_hat"}`` and ``update(force=True)``, as every ``compressai.models.CompressionModel`` does.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from codecbench.codec import Codec, Point, check_image_array
+from codecbench.errors import BitstreamError, CodecError, CodecUnavailableError
+from codecbench.learned.bitstream import Bitstream
+from codecbench.learned.checkpoints import (
+    CheckpointSpec,
+    checkpoint_id,
+    file_sha256,
+    is_exported,
+    load_manifest,
+    read_checkpoint,
+)
+from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, padded_size, tensor_to_image
+from codecbench.learned.training import RateDistortionTask, TrainingTask
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to code: its weights' id (recorded in bitstreams) and where they came from."""
+
+    model: nn.Module
+    checkpoint: str
+    source: Path
+
+
+class LearnedCodec(Codec):
+    """Base class of learned codecs built on CompressAI-style models.
+
+    Class attributes for subclasses: ``stride`` (the model's total downsampling, e.g. 64),
+    ``manifest`` (path of the TOML file declaring shipped checkpoints, or ``None``),
+    ``default_lmbda`` (for ``codecbench train`` without ``--lambda``), ``model_config`` (the
+    constructor arguments of a model trained from scratch) and ``preset_model_configs``
+    (overrides per training preset, e.g. a smaller ``N`` for ``small``).
+    """
+
+    family: ClassVar[str] = "learned"
+    integer_points: ClassVar[bool] = True
+    stride: ClassVar[int] = 64
+    manifest: ClassVar[Path | None] = None
+    default_lmbda: ClassVar[float] = 0.0067
+    model_config: ClassVar[Mapping[str, Any]] = {}
+    preset_model_configs: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    options: ClassVar[Mapping[str, Any]] = {"weights": ""}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._models: dict[int, LoadedModel] = {}
+        self.points = tuple(range(1, len(self.shipped_checkpoints()) + 1))
+
+    # -- what a plugin implements -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def build_model(self, **config: Any) -> nn.Module:
+        """A new, untrained model built with the constructor arguments ``config``."""
+
+    def model_from_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+        """A model holding a bare state dict (e.g. CompressAI's official pretrained files).
+
+        The default builds ``build_model(**self.model_config)`` and loads the weights strictly;
+        plugins whose model size varies override it (CompressAI's ``from_state_dict``).
+        """
+        model = self.build_model(**self.model_config)
+        model.load_state_dict(dict(state_dict))
+        return model
+
+    def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
+        """How ``codecbench train`` optimises ``model`` (default: MSE rate-distortion)."""
+        return RateDistortionTask(model, lmbda, self.stride)
+
+    def compressai_version(self) -> str:
+        try:
+            import compressai
+        except ImportError:
+            return "none"
+        return compressai.__version__
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def shipped_checkpoints(self) -> list[CheckpointSpec]:
+        """The checkpoints the plugin declares in its manifest, ordered by point."""
+        if self.manifest is None or not Path(self.manifest).is_file():
+            return []
+        return load_manifest(Path(self.manifest))
+
+    def user_weights(self) -> list[Path]:
+        """The files given with ``--weights`` / ``-o weights=PATH[,PATH...]``."""
+        return [Path(p.strip()).expanduser() for p in str(self.config.get("weights") or "").split(",")
+                if p.strip()]
+
+    def configure(self, **options: Any) -> None:
+        super().configure(**options)
+        self._models = {}  # rebind: copies made by with_options() must not share loaded models
+        weights = self.user_weights()
+        self.points = tuple(range(1, len(weights or self.shipped_checkpoints()) + 1))
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import compressai  # noqa: F401
+        except ImportError:
+            return "compressai is not installed (pip install compressai)"
+        missing = [str(p) for p in self.user_weights() if not p.is_file()]
+        if missing:
+            return f"weights file not found: {', '.join(missing)}"
+        if not self.points:
+            return (f"no shipped checkpoints; train one with `codecbench train {self.name} --data DIR "
+                    f"--out DIR` and pass it with --weights DIR/model.pt")
+        return None
+
+    def version(self) -> str:
+        weights = self.user_weights()
+        if weights:
+            ids = [checkpoint_id(file_sha256(p)) if p.is_file() else "missing" for p in weights]
+        else:
+            ids = [checkpoint_id(spec.sha256) for spec in self.shipped_checkpoints()]
+        return f"compressai-{self.compressai_version()}/" + "+".join(ids)
+
+    def _load_point(self, point: int) -> LoadedModel:
+        weights = self.user_weights()
+        if weights:
+            path, sha256 = weights[point - 1], None
+        else:
+            spec = self.shipped_checkpoints()[point - 1]
+            path, sha256 = spec.file, spec.sha256
+        payload = read_checkpoint(path, sha256)
+        if is_exported(payload):
+            if payload["codec"] != self.name:
+                raise CodecError(f"Checkpoint {path} was trained for codec {payload['codec']!r}, "
+                                 f"not {self.name!r}")
+            model = self.build_model(**payload["model_config"])
+            model.load_state_dict(payload["state_dict"])
+        else:
+            state_dict = payload.get("state_dict", payload)
+            try:
+                model = self.model_from_state_dict(state_dict)
+            except (KeyError, RuntimeError, ValueError) as exc:
+                raise CodecError(f"Checkpoint {path} does not fit codec {self.name!r}: {exc}") from exc
+        model.eval()
+        model.update(force=True)  # the CDF tables compress/decompress use
+        return LoadedModel(model, checkpoint_id(sha256 or file_sha256(path)), path)
+
+    def model_for_point(self, point: Point) -> LoadedModel:
+        """The loaded model serving ``point`` (loaded on first use)."""
+        index = int(self.validate_point(point))
+        if index not in self._models:
+            self._models[index] = self._load_point(index)
+        return self._models[index]
+
+    def load(self) -> None:
+        reason = self.unavailable_reason()
+        if reason:
+            raise CodecUnavailableError(f"Codec {self.name!r} is unavailable: {reason}")
+        for point in self.points:
+            self.model_for_point(point)
+
+    # -- coding -------------------------------------------------------------------------------
+
+    def encode(self, image: np.ndarray, point: Point) -> bytes:
+        check_image_array(image, f"{self.name}.encode() input")
+        loaded = self.model_for_point(point)
+        height, width = image.shape[:2]
+        with torch.no_grad():
+            out = loaded.model.compress(pad_to_stride(image_to_tensor(image), self.stride))
+        streams = tuple(strings[0] for strings in out["strings"])
+        return Bitstream(self.name, loaded.checkpoint, height, width,
+                         tuple(int(d) for d in out["shape"]), streams).to_bytes()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        bitstream = Bitstream.from_bytes(data, codec=self.name)
+        if not self._models:
+            self.load()
+        loaded = next((m for m in self._models.values() if m.checkpoint == bitstream.checkpoint), None)
+        if loaded is None:
+            known = ", ".join(m.checkpoint for m in self._models.values())
+            raise BitstreamError(
+                f"bitstream was encoded with checkpoint {bitstream.checkpoint}, which is not loaded "
+                f"(loaded: {known}); pass the weights that encoded it with --weights")
+        expected = self.latent_shape(bitstream.height, bitstream.width)
+        if bitstream.latent_shape != expected:
+            raise BitstreamError(f"bitstream latent shape {bitstream.latent_shape} does not match "
+                                 f"its {bitstream.width}x{bitstream.height} image (expected {expected})")
+        try:
+            with torch.no_grad():
+                out = loaded.model.decompress([[s] for s in bitstream.streams], bitstream.latent_shape)
+        except Exception as exc:  # the entropy decoder rejects streams of the wrong count or kind
+            raise BitstreamError(f"cannot decode {self.name} bitstream: {exc}") from exc
+        return tensor_to_image(crop_to(out["x_hat"], bitstream.height, bitstream.width))
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
+        """The ``shape`` CompressAI's ``compress`` returns for an image of this size."""
+        padded_h, padded_w = padded_size(height, width, self.stride)
+        return padded_h // self.stride, padded_w // self.stride
+

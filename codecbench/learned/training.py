@@ -1,0 +1,395 @@
+"""The training loop shared by every learned codec, and the task interface models plug into.
+
+A plugin describes *what* to optimise with a :class:`TrainingTask` (its model, its loss, an
+optional auxiliary loss and an optional discriminator for adversarial training); :func:`train`
+does the rest: random crops, Adam (beta1 0.9, beta2 0.999) with the learning rate halved at
+configurable steps, gradient clipping, a tqdm bar with live loss/bpp/PSNR, periodic validation on
+held-out images, and checkpoints that resume exactly (model, optimizers, schedulers, step, RNG).
+
+Files in the output folder: ``last.pt`` (full training state, for resuming), ``model.pt`` (the
+shippable checkpoint: see :mod:`codecbench.learned.checkpoints`) and ``log.jsonl`` (one line per
+logged training interval and per validation).
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from codecbench.errors import CodecbenchError
+from codecbench.learned.checkpoints import (
+    TRAINING_STATE_FORMAT,
+    export_payload,
+    is_exported,
+    read_checkpoint,
+    write_atomic,
+)
+from codecbench.learned.data import RandomCrops, center_crops, list_images, split_holdout
+from codecbench.learned.padding import crop_to, pad_to_stride
+
+
+class TrainingError(CodecbenchError):
+    """A training run cannot start or resume (bad data folder, incompatible checkpoint...)."""
+
+
+class TrainingTask(abc.ABC):
+    """What one model contributes to :func:`train`.
+
+    Required: :attr:`model` and :meth:`loss` (the main loss of one batch, with statistics to
+    show). Optional hooks: :meth:`aux_loss` with :meth:`aux_parameters` (CompressAI's entropy
+    bottleneck quantiles, optimised by their own Adam), and :meth:`discriminator_loss` with
+    :meth:`discriminator_parameters` for adversarial training: after each generator step the loop
+    runs one discriminator step with its own Adam and the same learning-rate schedule. A GAN task
+    keeps its discriminator in :meth:`modules` so it is checkpointed, and uses it inside
+    :meth:`loss` for the generator's adversarial term.
+    """
+
+    model: nn.Module
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every module whose weights are trained and checkpointed, by name."""
+        return {"model": self.model}
+
+    def main_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the main optimiser (default: the model's, minus :meth:`aux_parameters`)."""
+        aux = {id(p) for p in self.aux_parameters()}
+        return [p for p in self.model.parameters() if p.requires_grad and id(p) not in aux]
+
+    def aux_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the auxiliary optimiser (default: none)."""
+        return []
+
+    @abc.abstractmethod
+    def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss to minimise on ``batch`` (``B x 3 x H x W`` in ``[0, 1]``) and stats to log."""
+
+    def aux_loss(self) -> torch.Tensor | None:
+        """A loss for :meth:`aux_parameters`, minimised after each main step (default: none)."""
+        return None
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the discriminator optimiser (default: none, no adversarial training)."""
+        return []
+
+    def discriminator_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The discriminator's loss on ``batch``; called only when it has parameters."""
+        raise NotImplementedError(f"{type(self).__name__} has discriminator parameters but no loss")
+
+    @abc.abstractmethod
+    def evaluate(self, image: torch.Tensor) -> dict[str, float]:
+        """Statistics (at least ``bpp`` and ``psnr``) of the model in eval mode on one image."""
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of images in ``[0, 1]``."""
+    return 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
+
+
+class RateDistortionTask(TrainingTask):
+    """``lmbda * 255^2 * MSE + bpp`` for a CompressAI model (CompressAI's ``RateDistortionLoss``).
+
+    The model's ``forward`` returns ``{"x_hat", "likelihoods"}``; bpp here is the likelihood
+    estimate used for training, never a benchmark figure. The entropy bottleneck's ``quantiles``
+    are the auxiliary parameters, trained on ``model.aux_loss()``.
+    """
+
+    def __init__(self, model: nn.Module, lmbda: float, stride: int) -> None:
+        self.model, self.lmbda, self.stride = model, lmbda, stride
+
+    def aux_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
+
+    def rate_distortion(self, x: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
+        out = self.model(x)
+        pixels = x.shape[0] * height * width
+        bpp = sum(torch.log2(lk).sum() for lk in out["likelihoods"].values()) / -pixels
+        x_hat = crop_to(out["x_hat"], height, width)
+        mse = torch.mean((x_hat - crop_to(x, height, width)) ** 2)
+        return {"loss": self.lmbda * 255**2 * mse + bpp, "bpp": bpp, "mse": mse}
+
+    def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        rd = self.rate_distortion(batch, *batch.shape[-2:])
+        mse = rd["mse"].item()
+        return rd["loss"], {"loss": rd["loss"].item(), "bpp": rd["bpp"].item(), "psnr": psnr_from_mse(mse)}
+
+    def aux_loss(self) -> torch.Tensor | None:
+        aux_loss = getattr(self.model, "aux_loss", None)
+        return aux_loss() if aux_loss is not None and self.aux_parameters() else None
+
+    def evaluate(self, image: torch.Tensor) -> dict[str, float]:
+        height, width = image.shape[-2:]
+        rd = self.rate_distortion(pad_to_stride(image, self.stride), height, width)
+        return {"loss": rd["loss"].item(), "bpp": rd["bpp"].item(), "psnr": psnr_from_mse(rd["mse"].item())}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. ``lmbda`` and ``model_config`` come from the codec
+    when left unset; ``steps``, ``max_minutes``, the intervals and the device may change on resume."""
+
+    data: Path
+    out: Path
+    val: Path | None = None
+    val_count: int = 8
+    crop: int = 256
+    batch_size: int = 8
+    steps: int = 400_000
+    lr: float = 1e-4
+    lr_milestones: tuple[int, ...] = (100_000, 300_000)
+    lr_gamma: float = 0.5
+    aux_lr: float = 1e-3
+    lmbda: float | None = None
+    clip_max_norm: float = 1.0
+    val_every: int = 5_000
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    max_minutes: float | None = None
+    init: Path | None = None
+    model_config: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a resumed run must share with the run it resumes."""
+        keys = ("crop", "batch_size", "lr", "lr_milestones", "lr_gamma", "aux_lr", "lmbda",
+                "clip_max_norm", "seed", "model_config")
+        return json.loads(json.dumps({k: getattr(self, k) for k in keys}, default=str))
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The issue's defaults: 256x256 crops, lr 1e-4 halved at 100k and 300k steps.
+    "full": {"crop": 256, "batch_size": 8, "steps": 400_000, "lr_milestones": (100_000, 300_000),
+             "val_every": 5_000, "checkpoint_every": 1_000},
+    # Scaled to a 2-core CPU: ~0.2 s/step for Cheng2020 with N=48 on 128x128 crops.
+    "small": {"crop": 128, "batch_size": 8, "steps": 4_000, "lr_milestones": (3_000,),
+              "val_every": 500, "checkpoint_every": 100, "threads": 2},
+}
+
+
+def apply_preset(config: TrainConfig, preset: str | None, **overrides: Any) -> TrainConfig:
+    """``config`` with a preset's values, then explicit ``overrides`` (``None`` values ignored)."""
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise TrainingError(f'Invalid preset "{preset}"; expected one of {", ".join(PRESETS)}')
+        values.update(PRESETS[preset])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(values) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise TrainingError(f"Unknown training settings: {', '.join(sorted(unknown))}")
+    return replace(config, **values)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is ``cuda`` when available, else ``cpu``; an unavailable ``cuda`` is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError("--device cuda requested but no CUDA device is available; use --device cpu")
+    return torch.device(name)
+
+
+@dataclass
+class TrainResult:
+    """Where a run ended: its step, cumulative wall time and the files it wrote."""
+
+    step: int
+    wall_s: float
+    model_path: Path
+    state_path: Path
+    train_stats: dict[str, float]
+    val_stats: dict[str, float]
+
+
+class _Run:
+    """The mutable state of one training run (kept together so it can be saved and restored)."""
+
+    def __init__(self, task: TrainingTask, config: TrainConfig, device: torch.device) -> None:
+        self.task, self.config, self.device = task, config, device
+        self.step, self.wall_s = 0, 0.0
+        adam = dict(betas=(0.9, 0.999))
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "main": torch.optim.Adam(task.main_parameters(), lr=config.lr, **adam)}
+        if task.aux_parameters():
+            self.optimizers["aux"] = torch.optim.Adam(task.aux_parameters(), lr=config.aux_lr, **adam)
+        if task.discriminator_parameters():
+            self.optimizers["discriminator"] = torch.optim.Adam(
+                task.discriminator_parameters(), lr=config.lr, **adam)
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.MultiStepLR(
+                self.optimizers[name], list(config.lr_milestones), gamma=config.lr_gamma)
+            for name in ("main", "discriminator") if name in self.optimizers}
+
+    def state(self) -> dict[str, Any]:
+        state = {
+            "format": TRAINING_STATE_FORMAT, "step": self.step, "wall_s": self.wall_s,
+            "identity": json.dumps(self.config.identity(), sort_keys=True),
+            "modules": {n: m.state_dict() for n, m in self.task.modules().items()},
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "rng_cpu": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def restore(self, state: Mapping[str, Any], path: Path) -> None:
+        if state.get("format") != TRAINING_STATE_FORMAT:
+            raise TrainingError(f"{path} is not a codecbench training state")
+        stored = json.loads(state["identity"])
+        current = self.config.identity()
+        differ = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        if differ:
+            detail = "; ".join(f"{k}: was {stored.get(k)!r}, now {current.get(k)!r}" for k in differ)
+            raise TrainingError(f"Cannot resume {path}: settings changed ({detail}). "
+                                "Use the same settings, or a new --out folder")
+        for name, module in self.task.modules().items():
+            module.load_state_dict(state["modules"][name])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][name])
+        self.step, self.wall_s = int(state["step"]), float(state["wall_s"])
+        torch.set_rng_state(state["rng_cpu"])
+        if self.device.type == "cuda" and "rng_cuda" in state:
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+
+    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        task, config = self.task, self.config
+        for module in task.modules().values():
+            module.train()
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        loss, stats = task.loss(batch)
+        loss.backward()
+        if config.clip_max_norm > 0:
+            nn.utils.clip_grad_norm_(task.main_parameters(), config.clip_max_norm)
+        self.optimizers["main"].step()
+        if "aux" in self.optimizers:
+            aux_loss = task.aux_loss()
+            if aux_loss is not None:
+                aux_loss.backward()
+                self.optimizers["aux"].step()
+                stats["aux"] = aux_loss.item()
+        if "discriminator" in self.optimizers:
+            self.optimizers["discriminator"].zero_grad(set_to_none=True)
+            d_loss, d_stats = task.discriminator_loss(batch)
+            d_loss.backward()
+            self.optimizers["discriminator"].step()
+            stats.update(d_stats)
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        self.step += 1
+        return stats
+
+
+def _mean_stats(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    rows = list(rows)
+    keys = {k for row in rows for k in row}
+    return {k: sum(r[k] for r in rows if k in r) / sum(1 for r in rows if k in r) for k in sorted(keys)}
+
+
+def _format_stats(stats: Mapping[str, float]) -> dict[str, str]:
+    return {k: f"{v:.4g}" for k, v in stats.items() if k in ("loss", "bpp", "psnr")}
+
+
+def validate(task: TrainingTask, images: list[torch.Tensor], device: torch.device) -> dict[str, float]:
+    """Mean of :meth:`TrainingTask.evaluate` over ``images``, in eval mode and without gradients."""
+    for module in task.modules().values():
+        module.eval()
+    with torch.no_grad():
+        return _mean_stats(task.evaluate(image.to(device)) for image in images)
+
+
+def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec: str,
+          export_info: Mapping[str, Any] | None = None) -> TrainResult:
+    """Train (or resume training of) the task ``build_task()`` makes, as ``config`` says.
+
+    The global RNG is seeded with ``config.seed`` before ``build_task`` runs, so a run is
+    reproducible. If ``config.out / "last.pt"`` exists, the run resumes from it, after checking
+    that the settings that define the run are unchanged. Ctrl-C saves the state before exiting.
+    ``export_info`` is stored in ``model.pt`` beside the weights (e.g. the training command).
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    if config.lmbda is None:
+        raise TrainingError("No rate-distortion lambda given (--lambda)")
+    train_paths = list_images(config.data)
+    if config.val is not None:
+        val_paths = list_images(config.val)
+    else:
+        train_paths, val_paths = split_holdout(train_paths, config.val_count)
+    crops = RandomCrops(train_paths, config.crop, seed=config.seed)
+    val_images = center_crops(val_paths, max(config.crop, 256))
+
+    torch.manual_seed(config.seed)
+    task = build_task()
+    for module in task.modules().values():
+        module.to(device)
+    run = _Run(task, config, device)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state_path, model_path, log_path = out / "last.pt", out / "model.pt", out / "log.jsonl"
+    if state_path.exists():
+        run.restore(read_checkpoint(state_path), state_path)
+    elif config.init is not None:
+        init = read_checkpoint(config.init)
+        task.model.load_state_dict(init["state_dict"] if is_exported(init) else init)
+
+    def save() -> None:
+        write_atomic(run.state(), state_path)
+        info = {"lmbda": config.lmbda, "step": run.step, "wall_s": round(run.wall_s, 1),
+                "train_config": json.loads(json.dumps(asdict(config), default=str)),
+                **(export_info or {})}
+        state_dict = {k: v.detach().cpu() for k, v in task.model.state_dict().items()}
+        write_atomic(export_payload(codec, config.model_config, state_dict, **info), model_path)
+
+    def log(split: str, stats: Mapping[str, float]) -> None:
+        row = {"step": run.step, "split": split, "lr": run.optimizers["main"].param_groups[0]["lr"],
+               "wall_s": round(run.wall_s, 1), **stats}
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+    recent: list[dict[str, float]] = []
+    val_stats: dict[str, float] = {}
+    budget_s = config.max_minutes * 60 if config.max_minutes is not None else math.inf
+    bar = tqdm(total=config.steps, initial=run.step, desc=f"train {codec}", unit="step",
+               file=sys.stderr, disable=not config.progress, dynamic_ncols=True)
+    try:
+        while run.step < config.steps and run.wall_s < budget_s:
+            started = time.perf_counter()
+            recent.append(run.train_step(crops.batch(run.step, config.batch_size).to(device)))
+            run.wall_s += time.perf_counter() - started
+            recent = recent[-config.log_every:]
+            bar.update(1)
+            bar.set_postfix(_format_stats(_mean_stats(recent)), refresh=False)
+            if run.step % config.log_every == 0:
+                log("train", _mean_stats(recent))
+            if val_images and (run.step % config.val_every == 0 or run.step == config.steps):
+                val_stats = validate(task, val_images, device)
+                log("val", val_stats)
+                bar.write(f"step {run.step}: validation " + ", ".join(
+                    f"{k} {v:.4g}" for k, v in val_stats.items()), file=sys.stderr)
+            if run.step % config.checkpoint_every == 0:
+                save()
+    except KeyboardInterrupt:
+        save()
+        raise
+    finally:
+        bar.close()
+    save()
+    return TrainResult(run.step, run.wall_s, model_path, state_path, _mean_stats(recent), val_stats)

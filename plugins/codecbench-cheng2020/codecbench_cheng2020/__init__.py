@@ -1,0 +1,65 @@
+"""Cheng et al. 2020 learned image codecs on CompressAI: ``cheng2020-anchor`` and ``cheng2020-attn``.
+
+Both use CompressAI's architectures (``Cheng2020Anchor``, ``Cheng2020Attention``: residual
+analysis/synthesis transforms, hyperprior, masked-convolution context model, and a Gaussian
+conditional entropy model) and CompressAI's range coder. Shipped checkpoints are declared in
+``checkpoints/<codec>.toml`` beside the weights and were trained with ``codecbench train``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable
+
+from codecbench import Codec, hookimpl
+from codecbench.learned.codec import LearnedCodec
+
+
+def checkpoints_dir() -> Path:
+    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
+    inside = Path(__file__).resolve().parent / "checkpoints"
+    return inside if inside.is_dir() else Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+class Cheng2020Codec(LearnedCodec):
+    """Shared set-up of the two variants; ``architecture`` names the CompressAI model class."""
+
+    architecture: str
+    stride = 64  # g_a downsamples by 16, h_a by 4 more
+    default_lmbda = 0.0067  # CompressAI's quality 3 (MSE)
+    model_config: Mapping[str, Any] = {"N": 192}  # CompressAI's default (the paper's high rates)
+    preset_model_configs: Mapping[str, Mapping[str, Any]] = {"small": {"N": 48}, "full": {"N": 192}}
+
+    def build_model(self, **config: Any) -> Any:
+        import compressai.models
+
+        return getattr(compressai.models, self.architecture)(**config)
+
+    def model_from_state_dict(self, state_dict: Mapping[str, Any]) -> Any:
+        # CompressAI's official files: rename legacy keys, then infer N from the first conv.
+        import compressai.models
+        from compressai.zoo.pretrained import load_pretrained
+
+        model_class = getattr(compressai.models, self.architecture)
+        return model_class.from_state_dict(load_pretrained(dict(state_dict)))
+
+
+class Cheng2020Anchor(Cheng2020Codec):
+    name = "cheng2020-anchor"
+    description = "Cheng2020 anchor (GMM-free Gaussian conditional, context model), CompressAI"
+    architecture = "Cheng2020Anchor"
+    manifest = checkpoints_dir() / "cheng2020-anchor.toml"
+
+
+class Cheng2020Attention(Cheng2020Codec):
+    name = "cheng2020-attn"
+    description = "Cheng2020 with attention modules (context model), CompressAI"
+    architecture = "Cheng2020Attention"
+    manifest = checkpoints_dir() / "cheng2020-attn.toml"
+
+
+@hookimpl
+def register_codecs(register: Callable[[Codec], None]) -> None:
+    register(Cheng2020Anchor())
+    register(Cheng2020Attention())

@@ -1,0 +1,171 @@
+"""The shared training loop: exact resume, adversarial hooks, presets and ``codecbench train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from codecbench.learned import RateDistortionTask, TrainConfig, TrainingError, TrainingTask, train
+from codecbench.learned.checkpoints import is_exported, read_checkpoint
+from codecbench.learned.data import RandomCrops, list_images, split_holdout
+from codecbench.learned.training import apply_preset
+
+from learned_toy import ToyLearnedCodec
+
+
+def toy_task() -> RateDistortionTask:
+    codec = ToyLearnedCodec()
+    return RateDistortionTask(codec.build_model(**codec.model_config), 0.01, codec.stride)
+
+
+def toy_config(data: Path, out: Path, **changes) -> TrainConfig:
+    base = TrainConfig(data=data, out=out, val_count=1, crop=64, batch_size=2, steps=4,
+                       lr_milestones=(2,), lmbda=0.01, val_every=2, checkpoint_every=2,
+                       device="cpu", progress=False)
+    return apply_preset(base, None, **changes)
+
+
+def test_resumed_run_matches_uninterrupted_run(image_folder, tmp_path):
+    whole = train(toy_task, toy_config(image_folder, tmp_path / "whole"), codec="toy-learned")
+    first = train(toy_task, toy_config(image_folder, tmp_path / "split", steps=2), codec="toy-learned")
+    assert first.step == 2
+    resumed = train(toy_task, toy_config(image_folder, tmp_path / "split"), codec="toy-learned")
+    assert resumed.step == whole.step == 4
+    a, b = read_checkpoint(whole.state_path), read_checkpoint(resumed.state_path)
+    for name, tensor in a["modules"]["model"].items():
+        assert torch.equal(tensor, b["modules"]["model"][name]), name
+    assert a["optimizers"]["main"]["state"][0]["exp_avg"].equal(b["optimizers"]["main"]["state"][0]["exp_avg"])
+    assert a["schedulers"]["main"] == b["schedulers"]["main"]
+    assert a["schedulers"]["main"]["_last_lr"] == [0.5e-4]  # halved at step 2
+    assert torch.equal(a["rng_cpu"], b["rng_cpu"])
+    assert "aux" in a["optimizers"]
+
+
+def test_outputs_and_log(image_folder, tmp_path):
+    result = train(toy_task, toy_config(image_folder, tmp_path / "run"), codec="toy-learned",
+                   export_info={"training_command": "codecbench train toy-learned"})
+    exported = read_checkpoint(result.model_path)
+    assert is_exported(exported) and exported["codec"] == "toy-learned" and exported["step"] == 4
+    assert exported["training_command"] == "codecbench train toy-learned"
+    assert set(result.val_stats) >= {"bpp", "psnr", "loss"}
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert sum('"split": "val"' in line for line in lines) == 2
+
+
+def test_resume_with_changed_settings_is_refused(image_folder, tmp_path):
+    train(toy_task, toy_config(image_folder, tmp_path / "run", steps=2), codec="toy-learned")
+    with pytest.raises(TrainingError, match="lmbda: was 0.01, now 0.02"):
+        train(toy_task, toy_config(image_folder, tmp_path / "run", lmbda=0.02), codec="toy-learned")
+
+
+class AdversarialTask(TrainingTask):
+    """A toy GAN task: the generator fools a 1-layer discriminator, which learns to tell."""
+
+    def __init__(self) -> None:
+        self.model = nn.Conv2d(3, 3, 3, padding=1)
+        self.discriminator = nn.Sequential(nn.Conv2d(3, 1, 4, stride=4), nn.Flatten(), nn.LazyLinear(1))
+        self.discriminator(torch.zeros(1, 3, 64, 64))
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model, "discriminator": self.discriminator}
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return list(self.discriminator.parameters())
+
+    def loss(self, batch):
+        fake = self.model(batch)
+        adversarial = nn.functional.softplus(-self.discriminator(fake)).mean()
+        loss = nn.functional.mse_loss(fake, batch) + 0.1 * adversarial
+        return loss, {"loss": loss.item()}
+
+    def discriminator_loss(self, batch):
+        real, fake = self.discriminator(batch), self.discriminator(self.model(batch).detach())
+        loss = nn.functional.softplus(-real).mean() + nn.functional.softplus(fake).mean()
+        return loss, {"d_loss": loss.item()}
+
+    def evaluate(self, image):
+        return {"bpp": 0.0, "psnr": 0.0}
+
+
+def test_adversarial_hooks(image_folder, tmp_path):
+    torch.manual_seed(0)
+    before = [p.detach().clone() for p in AdversarialTask().discriminator.parameters()]
+    result = train(AdversarialTask, toy_config(image_folder, tmp_path / "gan"), codec="toy-gan")
+    state = read_checkpoint(result.state_path)
+    assert set(state["optimizers"]) == {"main", "discriminator"}
+    assert set(state["schedulers"]) == {"main", "discriminator"}
+    after = list(state["modules"]["discriminator"].values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    assert "d_loss" in result.train_stats
+
+
+def test_batches_depend_only_on_seed_and_step(image_folder):
+    paths = list_images(image_folder)
+    a, b = RandomCrops(paths, 40, seed=3), RandomCrops(paths, 40, seed=3)
+    assert torch.equal(a.batch(7, 4), b.batch(7, 4))
+    assert not torch.equal(a.batch(7, 4), a.batch(8, 4))
+    assert a.batch(0, 2).shape == (2, 3, 40, 40)
+    assert RandomCrops(paths, 128).batch(0, 1).shape == (1, 3, 128, 128)  # small images padded
+
+
+def test_holdout_is_stable_and_disjoint(image_folder):
+    paths = list_images(image_folder)
+    train_paths, held = split_holdout(paths, 1)
+    assert len(held) == 1 and not set(held) & set(train_paths)
+    assert split_holdout(list(reversed(paths)), 1)[1] == held
+    with pytest.raises(Exception, match="Cannot hold out 3 of 3"):
+        split_holdout(paths, 3)
+
+
+def test_presets_and_errors(tmp_path):
+    config = apply_preset(TrainConfig(data=tmp_path, out=tmp_path), "small", steps=10)
+    assert config.crop == 128 and config.steps == 10 and config.lr == 1e-4
+    assert apply_preset(config, "full").lr_milestones == (100_000, 300_000)
+    with pytest.raises(TrainingError, match='Invalid preset "huge"'):
+        apply_preset(config, "huge")
+    with pytest.raises(Exception, match="does not exist"):
+        list_images(tmp_path / "absent")
+
+
+def test_train_command_then_run(image_folder, tmp_path, registered_plugin):
+    from codecbench import hookimpl
+    from codecbench.cli import cli
+
+    class Plugin:
+        @hookimpl
+        def register_codecs(self, register):
+            register(ToyLearnedCodec())
+
+    registered_plugin(Plugin(), "toy-learned-plugin")
+    out = tmp_path / "run"
+    args = ["train", "toy-learned", "--data", str(image_folder), "--out", str(out), "--steps", "2",
+            "--crop", "64", "--batch-size", "2", "--val-count", "1", "--device", "cpu", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "step 2" in result.output and (out / "model.pt").is_file()
+    result = CliRunner().invoke(cli, args[:-1] + ["--steps", "3", "-q"])  # resumes at step 2
+    assert result.exit_code == 0 and "step 3" in result.output, result.output
+    result = CliRunner().invoke(cli, ["run", "--codec", "toy-learned", "--dataset", f"folder:{image_folder}",
+                                      "--weights", str(out / "model.pt"), "--jobs", "1", "-m", "psnr", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "3 computed" in result.output
+
+
+def test_train_rejects_non_learned_codec(image_folder, tmp_path, registered_plugin):
+    from codecbench import hookimpl
+    from codecbench.cli import cli
+
+    from toy_codecs import Knob
+
+    class Plugin:
+        @hookimpl
+        def register_codecs(self, register):
+            register(Knob())
+
+    registered_plugin(Plugin(), "knob-plugin")
+    result = CliRunner().invoke(cli, ["train", "knob", "--data", str(image_folder), "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "'knob' is not trainable" in result.output
