@@ -18,7 +18,6 @@ the codec name, the model's constructor arguments and its state dict. Everything
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from typing import Any
 
 import torch
 
+from codecbench.dataset import sha256_of
 from codecbench.errors import CodecError, CodecUnavailableError
 
 EXPORT_FORMAT = "codecbench.learned.model/1"
@@ -72,11 +72,7 @@ def load_manifest(path: Path) -> list[CheckpointSpec]:
 
 def file_sha256(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 def checkpoint_id(sha256: str) -> str:

@@ -8,11 +8,11 @@ into the torch hub cache, where the next run finds them.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from codecbench.dataset import sha256_of
 from codecbench.errors import MetricError
 from codecbench.metrics import weights_dir
 
@@ -41,11 +41,7 @@ def hub_checkpoints_dir() -> Path:
 
 @lru_cache(maxsize=32)
 def _sha256(path: Path, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 def verified(path: Path, expected_sha256: str) -> Path:
