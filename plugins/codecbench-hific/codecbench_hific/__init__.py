@@ -1,0 +1,75 @@
+"""HiFiC, High-Fidelity Generative Image Compression (Mentzer et al. 2020), for codecbench.
+
+The codec ``hific`` codes an image with HiFiC's encoder, mean-scale hyperprior (CompressAI's
+entropy models and range coder: real bytes) and ChannelNorm generator. Points ``1..3`` are the
+shipped checkpoints at HiFiC's Lo/Mi/Hi rate targets (see ``checkpoints/hific.toml`` and the
+README). ``codecbench train hific`` trains it with the paper's rate-controlled GAN objective
+(:mod:`codecbench_hific.training`); the loss settings are model options (``-m target_bpp=0.14``)
+so that each checkpoint records them beside the architecture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from codecbench import Codec, hookimpl
+from codecbench.errors import CodecError
+from codecbench.learned import LearnedCodec, TrainingTask
+
+ARCHITECTURE_KEYS = ("N", "M", "width", "res_blocks")
+
+
+def checkpoints_dir() -> Path:
+    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
+    inside = Path(__file__).resolve().parent / "checkpoints"
+    return inside if inside.is_dir() else Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(architecture, loss settings)`` from a model config."""
+    from codecbench_hific.training import LossSettings
+
+    known = set(ARCHITECTURE_KEYS) | set(LossSettings.__dataclass_fields__) - {"lambda_a"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise CodecError(f"Unknown HiFiC model options {unknown}; expected some of {sorted(known)}")
+    architecture = {k: v for k, v in config.items() if k in ARCHITECTURE_KEYS}
+    return architecture, {k: v for k, v in config.items() if k not in ARCHITECTURE_KEYS}
+
+
+class HiFiCCodec(LearnedCodec):
+    name = "hific"
+    description = "HiFiC (Mentzer et al. 2020): hyperprior + ChannelNorm GAN generator, trained here"
+    stride = 64  # E downsamples by 16, the hyper-encoder by 4 more
+    manifest = checkpoints_dir() / "hific.toml"
+    default_lmbda = 1.0  # lambda_a of HiFiC Mi (target 0.30 bpp)
+    # The paper's sizes: E/G widths 60..960, M = 220 latent channels, 9 residual blocks.
+    model_config: Mapping[str, Any] = {"N": 320, "M": 220, "width": 60, "res_blocks": 9,
+                                       "target_bpp": 0.30}
+    preset_model_configs: Mapping[str, Mapping[str, Any]] = {
+        "small": {"N": 64, "M": 64, "width": 8, "res_blocks": 2, "disc_width": 16},
+        "full": {},
+    }
+
+    def build_model(self, **config: Any) -> nn.Module:
+        from codecbench_hific.model import HiFiCModel
+
+        architecture, loss_options = split_config(config)
+        model = HiFiCModel(**architecture)
+        model.loss_options = loss_options  # read by training_task(); not part of the weights
+        return model
+
+    def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
+        from codecbench_hific.training import HiFiCTask, LossSettings
+
+        settings = LossSettings(lambda_a=lmbda, **getattr(model, "loss_options", {}))
+        return HiFiCTask(model, settings, self.stride)
+
+
+@hookimpl
+def register_codecs(register: Callable[[Codec], None]) -> None:
+    register(HiFiCCodec())

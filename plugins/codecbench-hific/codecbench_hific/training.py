@@ -1,0 +1,165 @@
+"""HiFiC's training objective (Mentzer et al. 2020, Eq. 4-5) as a codecbench :class:`TrainingTask`.
+
+Encoder/generator loss, per batch::
+
+    L_EG = lambda' * r + k_M * MSE + k_P * d_P - beta * log D(x', y)
+
+* ``r`` is the rate estimate in bits per pixel (hyperprior likelihoods of ``y`` and ``z``);
+* MSE is computed on images scaled to ``[0, 255]``, ``d_P`` is LPIPS (or ST-LPIPS, see
+  :mod:`codecbench_hific.perceptual`); the paper's weights are ``k_M = 0.075 * 2^-5``,
+  ``k_P = 1`` and ``beta = 0.15``;
+* rate control: ``lambda' = lambda_a`` when the batch's rate exceeds the target ``r_t``, else
+  ``lambda_b`` (``lambda_a >> lambda_b``), so the model settles at ``r_t``. The paper's
+  ``(r_t, lambda_a)`` are (0.14, 2), (0.30, 1), (0.45, 0.5) for Lo/Mi/Hi, ``lambda_b = 2^-4``;
+* ``-log D`` is the non-saturating GAN loss; D minimises ``-log D(x, y) - log(1 - D(x', y))``,
+  one discriminator step after each generator step, on the same batch.
+
+With ``beta = 0`` there is no discriminator: the paper's first stage (rate, MSE and perceptual
+only), from which the GAN stage is initialised (``codecbench train --init``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codecbench.errors import CodecError
+from codecbench.learned import TrainingTask, crop_to, pad_to_stride
+from codecbench_hific.discriminator import MultiScaleDiscriminator
+from codecbench_hific.perceptual import perceptual_network, resolve_perceptual
+
+K_M = 0.075 * 2**-5
+K_P = 1.0
+BETA = 0.15
+LAMBDA_B = 2**-4
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """The weights of :data:`L_EG` (``lambda_a`` is ``codecbench train --lambda``)."""
+
+    lambda_a: float
+    target_bpp: float = 0.30
+    lambda_b: float = LAMBDA_B
+    k_m: float = K_M
+    k_p: float = K_P
+    beta: float = BETA
+    perceptual: str = "auto"
+    disc_width: int = 64
+    disc_scales: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.lambda_a > self.lambda_b:
+            raise CodecError(f"HiFiC rate control needs lambda_a > lambda_b (got {self.lambda_a} "
+                             f"and {self.lambda_b}); raise --lambda or lower -m lambda_b")
+        if self.target_bpp <= 0 or self.beta < 0:
+            raise CodecError("HiFiC needs target_bpp > 0 and beta >= 0")
+
+
+def rate_weight(bpp: float, settings: LossSettings) -> float:
+    """Rate control: ``lambda_a`` above the target rate, ``lambda_b`` at or below it."""
+    return settings.lambda_a if bpp > settings.target_bpp else settings.lambda_b
+
+
+def bits_per_pixel(likelihoods: Mapping[str, torch.Tensor], pixels: int) -> torch.Tensor:
+    """The rate estimate ``-sum log2 p / pixels``."""
+    return sum(torch.log2(lk).sum() for lk in likelihoods.values()) / -pixels
+
+
+def mse_255(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of images in ``[0, 1]``, measured on the ``[0, 255]`` scale."""
+    return torch.mean((x_hat * 255 - x * 255) ** 2)
+
+
+def generator_adversarial_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """``-log D(x', y)`` (non-saturating), averaged over patches and scales."""
+    return sum(F.binary_cross_entropy_with_logits(lg, torch.ones_like(lg)) for lg in fake_logits) / len(fake_logits)
+
+
+def discriminator_adversarial_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """``-log D(x, y) - log(1 - D(x', y))``, averaged over patches and scales."""
+    total = sum(F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+                + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
+                for r, f in zip(real_logits, fake_logits))
+    return total / len(real_logits)
+
+
+class HiFiCTask(TrainingTask):
+    """:data:`L_EG` for the model, the conditional discriminator's loss, the hyperprior's aux loss."""
+
+    def __init__(self, model: nn.Module, settings: LossSettings, stride: int) -> None:
+        self.model, self.settings, self.stride = model, settings, stride
+        self.perceptual_name = resolve_perceptual(settings.perceptual)
+        self.perceptual = perceptual_network(self.perceptual_name)
+        self.discriminator = (MultiScaleDiscriminator(model.M, settings.disc_width, settings.disc_scales)
+                              if settings.beta > 0 else None)
+        self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def modules(self) -> dict[str, nn.Module]:
+        modules = {"model": self.model}
+        if self.discriminator is not None:
+            modules["discriminator"] = self.discriminator
+        return modules
+
+    def aux_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.model.aux_loss()
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return list(self.discriminator.parameters()) if self.discriminator is not None else []
+
+    def perceptual_distance(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        self.perceptual.to(x.device)
+        return self.perceptual(x_hat * 2 - 1, x * 2 - 1).mean()
+
+    def terms(self, x: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
+        """Every term of :data:`L_EG` but the adversarial one, for a padded batch ``x``."""
+        out = self.model(x)
+        x_hat, target = crop_to(out["x_hat"], height, width), crop_to(x, height, width)
+        bpp = bits_per_pixel(out["likelihoods"], x.shape[0] * height * width)
+        return {"x_hat": x_hat, "y_hat": out["y_hat"], "bpp": bpp, "mse": mse_255(x_hat, target),
+                "perceptual": self.perceptual_distance(x_hat, target)}
+
+    def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        s = self.settings
+        t = self.terms(batch, *batch.shape[-2:])
+        lmbda = rate_weight(t["bpp"].item(), s)
+        loss = lmbda * t["bpp"] + s.k_m * t["mse"] + s.k_p * t["perceptual"]
+        stats = {"bpp": t["bpp"].item(), "psnr": psnr_255(t["mse"].item()),
+                 "perceptual": t["perceptual"].item(), "lambda": lmbda}
+        if self.discriminator is not None:
+            g_loss = generator_adversarial_loss(self.discriminator(t["x_hat"], t["y_hat"].detach()))
+            loss = loss + s.beta * g_loss
+            stats["g_loss"] = g_loss.item()
+            self._last = (batch, t["x_hat"].detach(), t["y_hat"].detach())
+        stats["loss"] = loss.item()
+        return loss, stats
+
+    def discriminator_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        if self._last is not None and self._last[0] is batch:
+            _, x_hat, y_hat = self._last
+        else:  # not right after loss() on this batch: recompute the reconstruction
+            with torch.no_grad():
+                out = self.model(batch)
+            x_hat, y_hat = out["x_hat"], out["y_hat"]
+        self._last = None
+        d_loss = discriminator_adversarial_loss(self.discriminator(batch, y_hat), self.discriminator(x_hat, y_hat))
+        return d_loss, {"d_loss": d_loss.item()}
+
+    def evaluate(self, image: torch.Tensor) -> dict[str, float]:
+        height, width = image.shape[-2:]
+        t = self.terms(pad_to_stride(image, self.stride), height, width)
+        return {"bpp": t["bpp"].item(), "psnr": psnr_255(t["mse"].item()),
+                f"{self.perceptual_name}": t["perceptual"].item()}
+
+
+def psnr_255(mse: float) -> float:
+    """PSNR in dB from an MSE on the ``[0, 255]`` scale."""
+    return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")
