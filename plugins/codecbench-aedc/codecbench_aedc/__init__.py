@@ -1,0 +1,81 @@
+"""AEDC, GANs for Extreme Learned Image Compression (Agustsson et al. 2019), for codecbench.
+
+The codec ``aedc`` codes an image as ``C`` channels at ``1/16`` resolution, each entry one of
+``L`` centres, entropy-coded with a learned per-channel categorical model and CompressAI's rANS
+coder (real bytes; the paper's fixed-length bound ``C * log2(L) / 256`` bpp is reported beside).
+Points ``1..k`` are the shipped checkpoints (``checkpoints/aedc.toml``), ordered by rate.
+``codecbench train aedc`` trains it with the paper's multi-scale LS-GAN objective
+(:mod:`codecbench_aedc.training`); ``C`` and ``L`` are model options (``-m C=4``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from codecbench import Codec, hookimpl
+from codecbench.errors import CodecError
+from codecbench.learned import LearnedCodec, TrainingTask
+from codecbench.learned.padding import padded_size
+
+ARCHITECTURE_KEYS = ("C", "L", "width", "res_blocks", "learned_centres")
+LATENT_STRIDE = 16
+
+
+def checkpoints_dir() -> Path:
+    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
+    inside = Path(__file__).resolve().parent / "checkpoints"
+    return inside if inside.is_dir() else Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(architecture, loss settings)`` from a model config."""
+    from codecbench_aedc.training import LossSettings
+
+    known = set(ARCHITECTURE_KEYS) | set(LossSettings.__dataclass_fields__) - {"lambda_mse"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise CodecError(f"Unknown AEDC model options {unknown}; expected some of {sorted(known)}")
+    architecture = {k: v for k, v in config.items() if k in ARCHITECTURE_KEYS}
+    return architecture, {k: v for k, v in config.items() if k not in ARCHITECTURE_KEYS}
+
+
+class AEDCCodec(LearnedCodec):
+    name = "aedc"
+    description = "AEDC (Agustsson et al. 2019): L-centre /16 latent, multi-scale GAN, trained here"
+    # Images are padded to 32 so that the /16 latent is at least 2x2 (instance norm needs >1 value).
+    stride = 32
+    manifest = checkpoints_dir() / "aedc.toml"
+    default_lmbda = 10.0  # the paper's MSE weight
+    # The paper's sizes: widths 60..960, 9 residual blocks, L = 5 fixed centres; C = 8 (0.073 bpp).
+    model_config: Mapping[str, Any] = {"C": 8, "L": 5, "width": 60, "res_blocks": 9}
+    preset_model_configs: Mapping[str, Mapping[str, Any]] = {
+        "small": {"width": 8, "res_blocks": 2, "disc_width": 16},
+        "full": {},
+    }
+
+    def build_model(self, **config: Any) -> nn.Module:
+        from codecbench_aedc.model import AEDCModel
+
+        architecture, loss_options = split_config(config)
+        model = AEDCModel(**architecture)
+        model.loss_options = loss_options  # read by training_task(); not part of the weights
+        return model
+
+    def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
+        from codecbench_aedc.training import AEDCTask, LossSettings
+
+        settings = LossSettings(lambda_mse=lmbda, **getattr(model, "loss_options", {}))
+        return AEDCTask(model, settings, self.stride)
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
+        padded_h, padded_w = padded_size(height, width, self.stride)
+        return padded_h // LATENT_STRIDE, padded_w // LATENT_STRIDE
+
+
+@hookimpl
+def register_codecs(register: Callable[[Codec], None]) -> None:
+    register(AEDCCodec())
