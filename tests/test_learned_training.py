@@ -169,3 +169,22 @@ def test_train_rejects_non_learned_codec(image_folder, tmp_path, registered_plug
     registered_plugin(Plugin(), "knob-plugin")
     result = CliRunner().invoke(cli, ["train", "knob", "--data", str(image_folder), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "'knob' is not trainable" in result.output
+
+
+def test_export_half_halves_model_file_and_loads(image_folder, tmp_path):
+    from learned_toy import toy_codec
+
+    from codecbench.testing import synthetic_image
+
+    settings = {"steps": 1, "model_config": dict(ToyLearnedCodec.model_config)}
+    full = train(toy_task, toy_config(image_folder, tmp_path / "full", **settings), codec="toy-learned")
+    half = train(toy_task, toy_config(image_folder, tmp_path / "half", export_half=True, **settings),
+                 codec="toy-learned")
+    state_dict = read_checkpoint(half.model_path)["state_dict"]
+    assert {v.dtype for v in state_dict.values() if v.is_floating_point()} == {torch.float16}
+    assert half.model_path.stat().st_size < 0.75 * full.model_path.stat().st_size
+    codec = toy_codec(half.model_path)
+    model = codec.model_for_point(1).model
+    assert next(model.parameters()).dtype == torch.float32
+    image = synthetic_image(33, 57)
+    assert codec.decode(codec.encode(image, 1)).shape == image.shape

@@ -70,6 +70,8 @@ def parse_model_options(pairs: tuple[str, ...]) -> dict[str, object]:
 @click.option("--val-every", type=click.IntRange(min=1), default=None, help="Validate every N steps.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
               help="Save the resumable state every N steps.")
+@click.option("--export-half", is_flag=True,
+              help="Store model.pt's weights in float16 (half the size; for shipping).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
 def train_command(codec_name: str, data: Path, out: Path, val: Path | None, val_count: int | None,
@@ -77,7 +79,8 @@ def train_command(codec_name: str, data: Path, out: Path, val: Path | None, val_
                   max_minutes: float | None, batch_size: int | None, crop: int | None,
                   lr: float | None, lr_milestones: str | None, model_pairs: tuple[str, ...],
                   init: Path | None, device: str, threads: int | None, seed: int | None,
-                  val_every: int | None, checkpoint_every: int | None, quiet: bool) -> None:
+                  val_every: int | None, checkpoint_every: int | None, export_half: bool,
+                  quiet: bool) -> None:
     """Train the model of a learned CODEC on a folder of images.
 
     Rerunning the same command resumes from OUT/last.pt (exactly: optimizer, schedule, step and
@@ -98,7 +101,8 @@ def train_command(codec_name: str, data: Path, out: Path, val: Path | None, val_
         val_count=val_count, lmbda=lmbda, steps=steps, max_minutes=max_minutes,
         batch_size=batch_size, crop=crop, lr=lr, lr_milestones=parse_milestones(lr_milestones),
         init=init, device=device, threads=threads, seed=seed, val_every=val_every,
-        checkpoint_every=checkpoint_every, model_config=model_config, progress=not quiet)
+        checkpoint_every=checkpoint_every, model_config=model_config, export_half=export_half,
+        progress=not quiet)
     command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(lambda: codec.training_task(codec.build_model(**model_config), config.lmbda),
                    config, codec=codec.name, export_info={"training_command": command})

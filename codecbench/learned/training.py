@@ -136,7 +136,8 @@ class RateDistortionTask(TrainingTask):
 @dataclass
 class TrainConfig:
     """Everything that defines a training run. ``lmbda`` and ``model_config`` come from the codec
-    when left unset; ``steps``, ``max_minutes``, the intervals and the device may change on resume."""
+    when left unset; ``steps``, ``max_minutes``, the intervals, the device and ``export_half`` may
+    change on resume."""
 
     data: Path
     out: Path
@@ -160,6 +161,7 @@ class TrainConfig:
     max_minutes: float | None = None
     init: Path | None = None
     model_config: dict[str, Any] = field(default_factory=dict)
+    export_half: bool = False
     progress: bool = True
 
     def identity(self) -> dict[str, Any]:
@@ -297,6 +299,13 @@ class _Run:
         return stats
 
 
+def exported_tensor(tensor: torch.Tensor, half: bool) -> torch.Tensor:
+    """A tensor as ``model.pt`` stores it: on the CPU, floats in float16 when ``half`` (half the
+    file size; ``load_state_dict`` casts back to the model's float32 when the codec loads it)."""
+    tensor = tensor.detach().cpu()
+    return tensor.half() if half and tensor.is_floating_point() else tensor
+
+
 def _mean_stats(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
     rows = list(rows)
     keys = {k for row in rows for k in row}
@@ -356,7 +365,7 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
         info = {"lmbda": config.lmbda, "step": run.step, "wall_s": round(run.wall_s, 1),
                 "train_config": json.loads(json.dumps(asdict(config), default=str)),
                 **(export_info or {})}
-        state_dict = {k: v.detach().cpu() for k, v in task.model.state_dict().items()}
+        state_dict = {k: exported_tensor(v, config.export_half) for k, v in task.model.state_dict().items()}
         write_atomic(export_payload(codec, config.model_config, state_dict, **info), model_path)
 
     def log(split: str, stats: Mapping[str, float]) -> None:
