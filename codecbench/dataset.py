@@ -143,8 +143,8 @@ class ManifestDataset(Dataset):
     def from_toml(cls, path: Path) -> "ManifestDataset":
         try:
             data = tomllib.loads(path.read_text())
-            for entry in data.get("files", []):
-                safe_join(Path("."), entry["name"])
+            for relative in [e["name"] for e in data.get("files", [])] + [data.get("pattern", "*")]:
+                safe_join(Path("."), relative)
             return cls(
                 name=data["name"],
                 description=data.get("description", ""),

@@ -93,3 +93,44 @@ def test_folder_dataset(image_folder: Path) -> None:
 def test_unknown_dataset_suggests_close_names() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'kodak'"):
         resolve_dataset("kodac", {d.name: d for d in load_manifests()})
+
+
+@pytest.mark.parametrize("entry", [
+    'folder = "../outside"\n',
+    'folder = "/etc"\n',
+    'pattern = "../../outside/*.png"\n',
+    'pattern = "/tmp/*.png"\n',
+    '[[files]]\nname = "../outside/a.png"\n',
+    '[[files]]\nname = "/etc/passwd"\n',
+])
+def test_manifest_paths_cannot_escape_the_data_directory(tmp_path: Path, entry: str) -> None:
+    data = tmp_path / "data"
+    for folder in (data / "toy", tmp_path / "outside"):
+        folder.mkdir(parents=True)
+        save(synthetic_image(8, 8), folder / "a.png")
+    manifest = tmp_path / "toy.toml"
+    folder = "" if entry.startswith("folder") else 'folder = "toy"\n'
+    manifest.write_text('name = "toy"\n' + folder + entry)
+    with pytest.raises(DatasetError, match="Refusing path .* would escape the data directory"):
+        ManifestDataset.from_toml(manifest).images(data, download=False)
+
+
+def test_archive_members_cannot_escape_the_data_directory(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("set/ok.png", save(synthetic_image(8, 8), tmp_path / "ok.png").read_bytes())
+        zf.writestr("../../escaped.png", b"not yours")
+    dataset = _manifest(tmp_path, f'pattern = "**/*.png"\n[[archives]]\nurl = "{archive.as_uri()}"\n')
+    with pytest.raises(DatasetError, match="Refusing path '../../escaped.png'"):
+        dataset.images()
+    assert not list(tmp_path.rglob("escaped.png"))
+
+
+def test_a_wrong_checksum_in_the_data_dir_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "toy").mkdir(parents=True)
+    image = save(synthetic_image(8, 8), data / "toy" / "a.png")
+    body = f'[[files]]\nname = "a.png"\nsha256 = "{hashlib.sha256(image.read_bytes()).hexdigest()}"\n'
+    assert [r.name for r in _manifest(tmp_path, body).images(data, download=False)] == ["a.png"]
+    with pytest.raises(DatasetError, match=r"a.png does not match the sha256 in the toy manifest"):
+        _manifest(tmp_path, f'[[files]]\nname = "a.png"\nsha256 = "{"0" * 64}"\n').images(data, download=False)

@@ -1,3 +1,5 @@
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +62,29 @@ def test_truncated_image(tmp_path: Path) -> None:
     (tmp_path / "b.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError, match="b.png: corrupt or truncated"):
         read_image(tmp_path / "b.png")
+
+
+def png_declaring(path: Path, width: int, height: int) -> Path:
+    """A small real PNG whose header (IHDR, CRC fixed up) claims ``width x height``."""
+    write_image(synthetic_image(8, 8), path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("side", [10_000, 30_000])  # Pillow only warns for the first; both refused
+def test_decompression_bombs_are_refused_before_any_pixel_is_decoded(
+    tmp_path: Path, side: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import ImageFile
+
+    bomb = png_declaring(tmp_path / "bomb.png", side, side)
+
+    def load(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("pixels were decoded (allocated) before the size was refused")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    with pytest.raises(ImageError, match="bomb.png: refused as a possible decompression bomb"):
+        read_image(bomb)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from codecbench.codec import Codec, Point, check_image_array
@@ -195,6 +196,11 @@ class LearnedCodec(Codec):
 
     def decode(self, data: bytes) -> np.ndarray:
         bitstream = Bitstream.from_bytes(data, codec=self.name)
+        if bitstream.height * bitstream.width > (Image.MAX_IMAGE_PIXELS or float("inf")):
+            raise BitstreamError(
+                f"bitstream declares a {bitstream.width}x{bitstream.height} image, more than the "
+                f"{Image.MAX_IMAGE_PIXELS} pixels codecbench reads (Pillow's limit): refused as a "
+                "possible decompression bomb")
         if not self._models:
             self.load()
         loaded = next((m for m in self._models.values() if m.checkpoint == bitstream.checkpoint), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 import numpy as np
@@ -41,11 +42,15 @@ class PillowCodec(Codec):
     def decode(self, data: bytes) -> np.ndarray:
         self.register_format()
         try:
-            with Image.open(io.BytesIO(data)) as img:
-                if img.format != self.pillow_format:
-                    raise BitstreamError(f"not a {self.pillow_format} bitstream (found {img.format})")
-                img.load()
-                return np.asarray(img.convert("RGB"), dtype=np.uint8)
+            with warnings.catch_warnings():
+                # Pillow only warns between its pixel limit and twice it: refuse those sizes too,
+                # at open (header only), before any pixel is allocated, as read_image does.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as img:
+                    if img.format != self.pillow_format:
+                        raise BitstreamError(f"not a {self.pillow_format} bitstream (found {img.format})")
+                    img.load()
+                    return np.asarray(img.convert("RGB"), dtype=np.uint8)
         except BitstreamError:
             raise
         except Exception as exc:

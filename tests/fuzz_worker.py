@@ -1,0 +1,30 @@
+"""What a fuzzing worker process runs: one decode, reported as a short outcome string.
+
+Kept apart from ``test_fuzz`` so that a worker imports only this (and the codec it is sent).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codecbench.codec import Codec
+from codecbench.errors import CodecbenchError
+from codecbench.runner import describe_error
+
+_decoders: dict[str, Codec] = {}
+
+
+def decode_case(codec: Codec, data: bytes) -> str:
+    """``refused <error class>: <message>``, ``image <shape>``, or what went wrong (a leaked exception, a
+    malformed result). The first copy of each codec is kept, so a model loads once per worker."""
+    codec = _decoders.setdefault(f"{codec.name} {codec.config}", codec)
+    try:
+        image = codec.decode(data)
+    except CodecbenchError as exc:
+        return f"refused {type(exc).__name__}: {exc}"
+    except Exception as exc:
+        return f"leaked {describe_error(exc)}"
+    if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[2] == 3 and image.size > 0):
+        return f"image {image.shape}"
+    return f"returned {type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
