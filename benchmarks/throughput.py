@@ -5,6 +5,8 @@ The work is Kodak x JPEG x 19 points (5..95 step 5) with PSNR and MS-SSIM, each 
 results database; the stored rows of the three modes are compared (bytes, bpp, metric values).
 Wall times include starting the worker processes (local) but not starting the Ray instance, which
 is printed apart. The load average is printed before and after: other processes share the CPUs.
+With jobs 1 the metrics run with torch's default thread count, which on a loaded machine can be
+slower than one thread (set OMP_NUM_THREADS=1 to compare like with like); workers use one each.
 
 Usage: nice -n 10 .venv/bin/python benchmarks/throughput.py [--data-dir ../shared/datasets]
        [--points 5,10,...] [--metrics psnr,ms-ssim] [--skip-ray]
@@ -70,6 +72,9 @@ def main() -> None:
 
     print(f"units: {len(images) * len(points)} (Kodak {len(images)} images x JPEG {len(points)} "
           f"points), metrics: {args.metrics}; CPUs: {len(os.sched_getaffinity(0))}")
+    import torch  # the metrics use it; workers run it with one thread each
+
+    print(f"torch threads in this process (jobs 1): {torch.get_num_threads()}, in each worker: 1")
     print(f"before: {load()}")
     if not args.skip_ray:
         print(f"Ray instance started in {ray_start:.1f} s (not included below)")

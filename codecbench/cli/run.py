@@ -95,7 +95,8 @@ def execution_options(func: Any) -> Any:
                      help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
                      help="Seconds one unit (codec point on one image) may take; its worker is "
-                          "killed and the unit retried, then stored as failed."),
+                          "killed and the unit retried, then stored as failed. A worker's first "
+                          "unit of a codec includes loading its model."),
         click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
                      help="Times a unit whose worker crashed or timed out is started again."),
     ]

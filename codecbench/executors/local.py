@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pebble import ProcessExpired, ProcessPool
 
 from codecbench.errors import CodecbenchError
-from codecbench.executors.work import Outcome, UnitTask, execute_task, setup_worker
+from codecbench.executors.work import Outcome, UnitTask, execute_task, start_worker
 from codecbench.runner import UnitResult, describe_error
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,9 @@ class LocalExecutor:
     """Runs tasks in ``jobs`` worker processes, at most ``2 * jobs`` in flight.
 
     A task whose worker dies or that runs longer than ``timeout`` seconds (its worker is killed)
-    is started again, up to ``retries`` more times, and then reported as failed.
+    is started again, up to ``retries`` more times, and then reported as failed. The clock starts
+    when a worker takes the task, after the worker has started and imported the plugins; loading
+    a codec's model happens in its first unit and counts.
     """
 
     def __init__(self, jobs: int | None = None, timeout: float | None = None, retries: int = 2):
@@ -52,7 +54,7 @@ class LocalExecutor:
         self.retries = retries
 
     def run(self, tasks: Iterable[UnitTask]) -> Iterator[Outcome]:
-        pool = ProcessPool(max_workers=self.jobs, initializer=setup_worker,
+        pool = ProcessPool(max_workers=self.jobs, initializer=start_worker,
                            context=multiprocessing.get_context("spawn"))
         pending: dict[Future, tuple[UnitTask, int]] = {}
         todo = iter(tasks)

@@ -4,7 +4,11 @@ Ray schedules the tasks and restarts those whose worker process dies (``max_retr
 only keeps a bounded number in flight, streams finished results back with ``ray.wait`` and cancels
 (``ray.cancel(force=True)`` kills the worker) tasks that run past the timeout, which it then starts
 again up to ``retries`` times. Workers read images by path, so on a multi-node cluster the images
-must be at the same path on every node (a shared file system).
+must be at the same path on every node (a shared file system), and they import plugins by module
+name, so codecbench and the plugins must be installed (importable) on every node. The caller's
+``CODECBENCH_*`` variables reach the workers through the job's runtime environment, unless Ray was
+already initialised in this process (a notebook, a test), whose connection is used as it is. A
+task that Ray restarts after its worker crashed is not counted in the run's restarts.
 """
 
 from __future__ import annotations

@@ -116,6 +116,18 @@ def setup_worker() -> None:
     _limit_torch_threads()
 
 
+def start_worker() -> None:
+    """Pool initializer: :func:`setup_worker`, then load the installed plugins (importing them,
+    torch included, takes seconds), so that no unit's timeout counts that start-up."""
+    setup_worker()
+    try:
+        plugins.codecs()
+        plugins.metrics()
+    except Exception:  # the first unit reports it, as a failed row with the error
+        return
+    _limit_torch_threads()
+
+
 def _limit_torch_threads() -> None:
     if not _state.threads_set and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
