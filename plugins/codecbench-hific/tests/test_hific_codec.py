@@ -52,16 +52,3 @@ def test_one_stream_missing_is_a_bitstream_error(weights):
     with pytest.raises(BitstreamError, match="cannot decode"):
         codec.decode(forged)
 
-
-def test_half_precision_export_codes_and_is_smaller(weights, tmp_path):
-    from codecbench_hific.export import export_half
-
-    half = tmp_path / "half.pt"
-    export_half(weights, half)
-    assert half.stat().st_size < 0.7 * weights.stat().st_size
-    codec = tiny_codec(half)
-    check_codec(codec)
-    reference = tiny_codec(weights).model_for_point(1).model.state_dict()
-    for name, tensor in codec.model_for_point(1).model.state_dict().items():
-        if name.endswith(("weight", "bias")):
-            assert tensor.dtype == torch.float32 and torch.allclose(tensor, reference[name], atol=1e-2), name
