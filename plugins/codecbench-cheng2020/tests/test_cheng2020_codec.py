@@ -16,7 +16,7 @@ from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, 
 from codecbench.testing import synthetic_image
 from codecbench_cheng2020 import Cheng2020Anchor, Cheng2020Attention, Cheng2020Codec
 
-from cheng2020_tiny import configured, save_exported, tiny_model
+from cheng2020_tiny import TINY, configured, save_exported, tiny_model
 
 CODECS = [Cheng2020Anchor, Cheng2020Attention]
 
@@ -125,3 +125,34 @@ def test_checksum_mismatch_is_refused(tmp_path):
     codec = shipped_codec(tmp_path, "0" * 64)
     with pytest.raises(CodecError, match=r"has sha256 [0-9a-f]{64}, expected 0{64}.*git checkout"):
         codec.load()
+
+
+@pytest.mark.parametrize("codec_class", CODECS)
+def test_faster_coding_is_identical_to_compressai(codec_class):
+    import compressai.models
+
+    model = tiny_model(codec_class())
+    original = getattr(compressai.models, codec_class.architecture)(**TINY).eval()
+    original.load_state_dict(model.state_dict())
+    for m in (model, original):
+        m.update(force=True)
+    x = pad_to_stride(image_to_tensor(synthetic_image(64, 96)), 64)
+    with torch.no_grad():
+        out = original.compress(x)
+        assert model.compress(x)["strings"] == out["strings"]
+        assert torch.equal(model.decompress(out["strings"], out["shape"])["x_hat"],
+                           original.decompress(out["strings"], out["shape"])["x_hat"])
+
+
+def test_searchsorted_indexes_equal_compressai():
+    from compressai.entropy_models import GaussianConditional
+    from compressai.models.base import get_scale_table
+
+    from codecbench_cheng2020.context_decoding import SearchsortedGaussianConditional
+
+    table = get_scale_table()  # CompressAI's default 64 scales
+    original, fast = GaussianConditional(table.tolist()), GaussianConditional(table.tolist())
+    fast.__class__ = SearchsortedGaussianConditional
+    scales = torch.cat([table, table * (1 - 1e-6), table * (1 + 1e-6), torch.logspace(-3, 3, 1000),
+                        torch.zeros(1)]).reshape(1, -1, 1, 1)
+    assert torch.equal(fast.build_indexes(scales), original.build_indexes(scales))
