@@ -23,10 +23,15 @@ QUALITY_LABELS = {"psnr": "PSNR", "ms-ssim-db": "MS-SSIM-dB"}
 
 
 def _curve(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Finite points with positive rate, sorted by quality, one per quality value; None if < 2."""
+    """Finite points with positive rate on which quality strictly rises with rate; None if < 2.
+
+    The interpolation needs both axes strictly increasing, so a point that costs more bits than
+    another for no better quality (a dominated operating point) is left out.
+    """
     frame = pd.DataFrame({"rate": np.asarray(rate, float), "quality": np.asarray(quality, float)})
     frame = frame[np.isfinite(frame["rate"]) & np.isfinite(frame["quality"]) & (frame["rate"] > 0)]
-    frame = frame.sort_values(["quality", "rate"]).drop_duplicates("quality")
+    frame = frame.sort_values(["rate", "quality"], ascending=[True, False]).drop_duplicates("rate")
+    frame = frame[frame["quality"] > frame["quality"].cummax().shift(fill_value=-math.inf)]
     if len(frame) < 2:
         return None
     return frame["rate"].to_numpy(), frame["quality"].to_numpy()

@@ -57,3 +57,12 @@ def test_default_anchor_prefers_hevc_then_jpeg() -> None:
     assert default_anchor(["webp", "jpeg", "hevc-heif"]) == "hevc-heif"
     assert default_anchor(["webp", "jpeg"]) == "jpeg"
     assert default_anchor(["webp", "avif"]) == "avif"
+
+
+def test_dominated_points_are_left_out_instead_of_failing() -> None:
+    # A point with more bits and lower quality than its neighbour (a non-monotone curve) would stop
+    # the interpolation ("x must be strictly increasing"); it is dominated, so it is dropped.
+    rates = np.append(RATES, RATES[2] * 1.01)
+    psnr = np.append(PSNR, PSNR[2] - 1.0)
+    assert bd_rate(RATES, PSNR, rates, psnr) == pytest.approx(0.0, abs=1e-9)
+    assert bd_quality(RATES, PSNR, rates, psnr) == pytest.approx(0.0, abs=1e-9)

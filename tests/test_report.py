@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -114,3 +115,23 @@ def test_a_missing_image_is_caught_by_the_browser_check(report: Path, tmp_path: 
                    profile=tmp_path / "profile")
     body = re.search(r'<body data-images="(\d+)" data-images-loaded="(\d+)"', dom.stdout)
     assert body and int(body.group(2)) == int(body.group(1)) - 1
+
+
+def test_points_not_measured_on_every_image_stay_out_of_curves_and_tables() -> None:
+    import pandas as pd
+
+    from codecbench.leaderboard import leaderboard
+    from codecbench.report.html import complete_points
+
+    base = dict(dataset="d", codec="c", codec_version="1", config="{}", status="ok", error=None)
+    rows = pd.DataFrame([
+        {**base, "image": "a", "point": 10.0, "bpp": 0.1, "psnr": 25.0, "lpips": 0.3},
+        {**base, "image": "b", "point": 10.0, "bpp": 0.2, "psnr": 27.0, "lpips": None},
+        {**base, "image": "a", "point": 20.0, "bpp": 0.3, "psnr": 29.0, "lpips": 0.2},
+        {**base, "image": "b", "point": 20.0, "bpp": 0.4, "psnr": 31.0, "lpips": 0.1},
+        {**base, "image": "a", "point": 15.0, "bpp": 0.2, "psnr": None, "lpips": None},  # a compare probe
+    ])
+    board = complete_points(rows, leaderboard(rows, confidence=0.95))
+    assert list(board["point"]) == [10.0, 20.0]
+    assert list(board["psnr"]) == [26.0, 30.0]
+    assert math.isnan(board["lpips"][0]) and math.isnan(board["lpips-ci"][0]) and board["lpips"][1] == pytest.approx(0.15)

@@ -23,7 +23,7 @@ from codecbench.compare import closest_below, summarize
 from codecbench.dataset import ImageRef
 from codecbench.errors import CodecbenchError
 from codecbench.image import read_image
-from codecbench.leaderboard import leaderboard, metric_columns
+from codecbench.leaderboard import KEYS, leaderboard, metric_columns
 from codecbench.plots import plot_all
 from codecbench.results import ResultStore
 
@@ -33,6 +33,24 @@ SHOWN = ("bpp", "psnr", "ms-ssim", "ms-ssim-db", "lpips", "lpips-vgg", "st-lpips
 FID_NOTE = ("FID/KID are computed on 256x256 patches (a grid plus a grid shifted by 128 px) of the "
             "reconstructions against the originals, as HiFiC does. A small dataset gives few patches, "
             "so these values are noisy and biased upwards; compare codecs on the same dataset only.")
+
+
+def complete_points(rows: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard rows measured on every image of the dataset, with each metric mean kept only
+    where that metric was computed on every image.
+
+    ``codecbench compare`` stores its bisection probes for single images (and computes metrics only
+    at the chosen points), so their means cover other images than the sweep's; a curve or BD-rate
+    mixing them would compare different image sets.
+    """
+    n_images = rows["image"].nunique()
+    ok = rows[rows["status"] == "ok"]
+    counts = ok.groupby(KEYS, dropna=False)[metric_columns(rows)].count().reset_index()
+    complete = board[board["n"] == n_images].merge(counts, on=KEYS, how="left", suffixes=("", "#count"))
+    for column in metric_columns(rows):
+        partial = complete[f"{column}#count"] < n_images
+        complete.loc[partial, [c for c in (column, f"{column}-ci") if c in complete.columns]] = math.nan
+    return complete.drop(columns=[c for c in complete.columns if c.endswith("#count")]).reset_index(drop=True)
 
 
 @dataclass
@@ -133,7 +151,7 @@ def build_report(store: ResultStore, out: Path, dataset: str, images: Sequence[I
     if rows.empty:
         raise CodecbenchError(f"No results for dataset {dataset!r} in {store.path}; run `codecbench run` first")
     set_values = store.set_frame(dataset)
-    board = leaderboard(rows, set_values, confidence=0.95)
+    board = complete_points(rows, leaderboard(rows, set_values, confidence=0.95))
     names = sorted(rows["codec"].unique())
     families = {n: codecs[n].family for n in names if n in codecs}
     anchor = anchor or default_anchor(names)
