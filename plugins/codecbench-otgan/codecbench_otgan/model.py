@@ -109,6 +109,16 @@ class LatentAutoencoder(nn.Module):
     def aux_loss(self) -> torch.Tensor:
         return self.entropy_bottleneck.loss()
 
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        # The coder's CDF tables are buffers whose size depends on the weights: resize them first
+        # (CompressAI's CompressionModel does the same).
+        from compressai.models.utils import update_registered_buffers
+
+        state_dict = dict(state_dict)
+        update_registered_buffers(self.entropy_bottleneck, "entropy_bottleneck",
+                                  ["_quantized_cdf", "_offset", "_cdf_length"], state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def update(self, force: bool = False) -> bool:
         return self.entropy_bottleneck.update(force=force)
 

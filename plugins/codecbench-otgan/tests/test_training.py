@@ -1,0 +1,68 @@
+"""Losses and the three training tasks (ot, gan, ot_gan)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from codecbench.learned.training import TrainingError
+from codecbench_otgan.training import (
+    OTGANTask,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+)
+from otgan_tiny import save_tiny_map, tiny_model
+
+
+def test_adversarial_losses() -> None:
+    zero = torch.zeros(2, 1, 4, 4)
+    assert float(generator_adversarial_loss(zero)) == pytest.approx(math.log(2))
+    assert float(discriminator_adversarial_loss(zero, zero)) == pytest.approx(2 * math.log(2))
+    confident = torch.full((2, 1, 4, 4), 20.0)
+    assert float(discriminator_adversarial_loss(confident, -confident)) < 1e-6
+    assert float(generator_adversarial_loss(-confident)) == pytest.approx(20.0, abs=1e-6)
+
+
+def test_ot_task_has_no_discriminator_and_optimises_distortion() -> None:
+    task = OTGANTask(tiny_model().train(), lmbda=0.01, variant="ot")
+    assert task.discriminator_parameters() == []
+    loss, stats = task.loss(torch.rand(2, 3, 32, 32))
+    assert set(stats) == {"loss", "bpp", "psnr"}
+    loss.backward()
+    assert task.model.encoder[0].weight.grad is not None
+
+
+def test_ot_gan_needs_a_map() -> None:
+    with pytest.raises(TrainingError, match="fit-ot"):
+        OTGANTask(tiny_model(), lmbda=0.01, variant="ot_gan")
+    with pytest.raises(TrainingError, match="variant"):
+        OTGANTask(tiny_model(), lmbda=0.01, variant="vae")
+
+
+def test_ot_gan_trains_the_generator_on_ot_latents(tmp_path: Path) -> None:
+    model = tiny_model(ot_map=str(save_tiny_map(tmp_path / "ot_map.pt"))).train()
+    task = OTGANTask(model, lmbda=0.0, variant="ot_gan")
+    assert task.pool.shape[1:] == (2, 2, 2)
+    codes = task.sample_generated(5, torch.device("cpu"))
+    offsets = codes - model.medians()
+    assert torch.equal(offsets, offsets.round())  # quantized like coded latents
+    batch = torch.rand(2, 3, 32, 32)
+    loss, stats = task.loss(batch)
+    assert {"g_adv", "psnr", "bpp"} <= set(stats)
+    assert len(task._fakes) == 2  # decoded encoder latents and decoded OT latents
+    loss.backward()  # lmbda 0: only the adversarial terms reach the generator
+    assert task.model.decoder[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in task.discriminator_parameters())
+    d_loss, d_stats = task.discriminator_loss(batch)
+    d_loss.backward()
+    assert all(p.grad is not None for p in task.discriminator_parameters())
+    assert d_stats["d_loss"] > 0
+
+
+def test_gan_uses_encoder_latents_only() -> None:
+    task = OTGANTask(tiny_model().train(), lmbda=0.01, variant="gan")
+    task.loss(torch.rand(2, 3, 32, 32))
+    assert task.pool is None and len(task._fakes) == 1
