@@ -2,7 +2,8 @@
 
 Encoder/generator, per batch::
 
-    L_EG = sum_k (D_k(x') - 1)^2 + lambda * MSE(x, x') + lambda_FM * FM(x, x') + beta * H(w_hat)
+    L_EG = adversarial * sum_k (D_k(x') - 1)^2 + lambda * MSE(x, x') + lambda_FM * FM(x, x')
+           + beta * H(w_hat)
 
 * LS-GAN over the scales ``k`` of the multi-scale discriminator; D minimises
   ``sum_k [(D_k(x) - 1)^2 + D_k(x')^2] / 2``, one step after each generator step;
@@ -13,6 +14,9 @@ Encoder/generator, per batch::
   symbol model's cross-entropy (the estimated rate) is still minimised, but only its own
   probability tables receive its gradient (the symbols are integers), so it fits the codes
   without pushing on the encoder.
+
+``adversarial`` is 1 in the paper. With ``adversarial = 0`` and ``lambda_fm = 0`` there is no
+discriminator: a warm-up stage (MSE only) that a GAN run can start from with ``--init``.
 """
 
 from __future__ import annotations
@@ -38,12 +42,17 @@ class LossSettings:
 
     lambda_mse: float = LAMBDA_MSE
     lambda_fm: float = LAMBDA_FM
+    adversarial: float = 1.0
     disc_width: int = 64
     disc_scales: int = 3
 
     def __post_init__(self) -> None:
-        if self.lambda_mse < 0 or self.lambda_fm < 0 or self.disc_scales < 1:
-            raise CodecError("AEDC needs lambda >= 0, lambda_fm >= 0 and disc_scales >= 1")
+        if min(self.lambda_mse, self.lambda_fm, self.adversarial) < 0 or self.disc_scales < 1:
+            raise CodecError("AEDC needs lambda, lambda_fm, adversarial >= 0 and disc_scales >= 1")
+
+    @property
+    def uses_discriminator(self) -> bool:
+        return self.adversarial > 0 or self.lambda_fm > 0
 
 
 def lsgan_generator_loss(fake: list[list[torch.Tensor]]) -> torch.Tensor:
@@ -73,14 +82,18 @@ class AEDCTask(TrainingTask):
 
     def __init__(self, model: nn.Module, settings: LossSettings, stride: int) -> None:
         self.model, self.settings, self.stride = model, settings, stride
-        self.discriminator = MultiScaleDiscriminator(settings.disc_width, settings.disc_scales)
+        self.discriminator = (MultiScaleDiscriminator(settings.disc_width, settings.disc_scales)
+                              if settings.uses_discriminator else None)
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"model": self.model, "discriminator": self.discriminator}
+        modules = {"model": self.model}
+        if self.discriminator is not None:
+            modules["discriminator"] = self.discriminator
+        return modules
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters())
+        return list(self.discriminator.parameters()) if self.discriminator is not None else []
 
     def terms(self, x: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
         out = self.model(x)
@@ -91,15 +104,17 @@ class AEDCTask(TrainingTask):
     def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         s = self.settings
         t = self.terms(batch, *batch.shape[-2:])
-        with torch.no_grad():
-            real = self.discriminator(batch)
-        fake = self.discriminator(t["x_hat"])
-        g_loss = lsgan_generator_loss(fake)
-        fm_loss = feature_matching_loss(real, fake)
-        loss = g_loss + s.lambda_mse * t["mse"] + s.lambda_fm * fm_loss + t["bpp"]
-        self._last = (batch, t["x_hat"].detach())
-        return loss, {"loss": loss.item(), "bpp": t["bpp"].item(), "psnr": psnr(t["mse"].item()),
-                      "g_loss": g_loss.item(), "fm_loss": fm_loss.item()}
+        loss = s.lambda_mse * t["mse"] + t["bpp"]
+        stats = {"bpp": t["bpp"].item(), "psnr": psnr(t["mse"].item())}
+        if self.discriminator is not None:
+            with torch.no_grad():
+                real = self.discriminator(batch)
+            fake = self.discriminator(t["x_hat"])
+            g_loss, fm_loss = lsgan_generator_loss(fake), feature_matching_loss(real, fake)
+            loss = loss + s.adversarial * g_loss + s.lambda_fm * fm_loss
+            stats.update(g_loss=g_loss.item(), fm_loss=fm_loss.item())
+            self._last = (batch, t["x_hat"].detach())
+        return loss, {"loss": loss.item(), **stats}
 
     def discriminator_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         if self._last is not None and self._last[0] is batch:

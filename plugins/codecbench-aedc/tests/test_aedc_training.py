@@ -88,6 +88,17 @@ def test_gradients_reach_encoder_and_discriminator(task):
     assert stats["d_loss"] > 0
 
 
+def test_warm_up_stage_has_no_discriminator():
+    codec = AEDCCodec()
+    task = codec.training_task(codec.build_model(**TINY, adversarial=0, lambda_fm=0), 10.0)
+    assert task.discriminator_parameters() == [] and set(task.modules()) == {"model"}
+    batch = torch.rand(2, 3, 64, 64)
+    loss, stats = task.loss(batch)
+    t = task.terms(batch, 64, 64)
+    assert loss.item() == pytest.approx((10 * t["mse"] + t["bpp"]).item(), rel=1e-5)
+    assert "g_loss" not in stats
+
+
 def test_unknown_model_option_named():
     with pytest.raises(CodecError, match="beta"):
         AEDCCodec().build_model(**TINY, beta=1)
