@@ -4,7 +4,7 @@ Codecs: ``ot_gan`` (decoder trained adversarially on encoder latents and on late
 the extended semi-discrete OT map), ``gan`` (adversarial on encoder latents only) and ``ot`` (the
 autoencoder whose latents the OT map is fitted to, no adversarial training). All three share one
 architecture (:mod:`codecbench_otgan.model`) and bitstream; shipped checkpoints are declared in
-``checkpoints/<codec>.toml``. Command: ``codecbench fit-ot`` (:mod:`codecbench_otgan.cli`).
+``checkpoints/<codec>.toml``. Command: ``codecbench fit-ot`` (:mod:`codecbench_otgan.cli`); dataset: ``faces-test``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Callable
 import click
 
 from codecbench import Codec, hookimpl
+from codecbench.dataset import Dataset
 from codecbench.learned.codec import LearnedCodec
 
 
@@ -71,6 +72,13 @@ def register_codecs(register: Callable[[Codec], None]) -> None:
     register(OTGANCodec())
     register(GANCodec())
     register(OTCodec())
+
+
+@hookimpl
+def register_datasets(register: Callable[[Dataset], None]) -> None:
+    from codecbench_otgan.faces import FacesTestDataset
+
+    register(FacesTestDataset())
 
 
 @hookimpl
