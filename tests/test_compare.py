@@ -106,9 +106,19 @@ def test_cli_compare_table_and_json(image_folder: Path, tmp_path: Path) -> None:
             "--db", str(db), "-q"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "at <= 3.5 bpp (3 images)" in result.output and "jpeg" in result.output
+    assert "at <= 3.5 bpp (3 images, best psnr first)" in result.output and "jpeg" in result.output
     rows = json.loads(CliRunner().invoke(cli, args + ["--format", "json"]).stdout)
     assert rows[0]["codec"] == "jpeg" and rows[0]["bpp"] <= 3.5 and "psnr-ci" in rows[0]
     low = CliRunner().invoke(cli, ["compare", "--bpp", "0.01", "-c", "jpeg", "-d",
                                    f"folder:{image_folder}", "--db", str(db), "-q"])
     assert low.exit_code == 0 and "jpeg: cannot reach 0.01 bpp on 3 image(s)" in low.output
+
+
+def test_cli_compare_ranks_codecs_by_the_first_metric(image_folder: Path, tmp_path: Path) -> None:
+    args = ["compare", "--bpp", "3.5", "-c", "jpeg,jpeg2000", "-d", f"folder:{image_folder}", "-m", "psnr",
+            "--db", str(tmp_path / "r.sqlite"), "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "at <= 3.5 bpp (3 images, best psnr first)" in result.output
+    rows = json.loads(CliRunner().invoke(cli, args + ["--format", "json"]).stdout)
+    assert len(rows) == 2 and rows[0]["psnr"] >= rows[1]["psnr"]

@@ -63,14 +63,15 @@ def compare_command(target: float, dataset_name: str, codec_names: str | None, m
     with ResultStore(db) as store:
         result = rate_matched(store, codecs, dataset, images, target, metrics,
                               progress=not quiet, command=command)
-    table = result.table.drop(columns=[c for c in result.table.columns if c.endswith("-ci")]
-                              if fmt == "table" else [])
+    table, ranked_by = ranked(result.table, metrics)
+    table = table.drop(columns=[c for c in table.columns if c.endswith("-ci")] if fmt == "table" else [])
     if fmt == "csv":
         click.echo(table.to_csv(index=False), nl=False)
     elif fmt == "json":
         click.echo(table.to_json(orient="records", indent=2))
     else:
-        click.secho(f"{dataset.name} at <= {target:g} bpp ({len(images)} images)", bold=True)
+        ranking = f", best {ranked_by} first" if ranked_by else ""
+        click.secho(f"{dataset.name} at <= {target:g} bpp ({len(images)} images{ranking})", bold=True)
         click.echo(format_comparison(table))
     for row in result.unreachable.to_dict("records"):
         click.echo(f"{row['codec']}: cannot reach {target:g} bpp on {row['images_above_target']} "
@@ -81,6 +82,16 @@ def compare_command(target: float, dataset_name: str, codec_names: str | None, m
         click.secho(f"  failed: {failure.codec} on {failure.image}: {failure.error}", fg="red", err=True)
     if result.failures:
         raise SystemExit(1)
+
+
+def ranked(table: "pandas.DataFrame", metrics: list) -> tuple["pandas.DataFrame", str | None]:  # noqa: F821
+    """``table`` best first by the first requested metric's first column, and that column's name."""
+    for metric in metrics:
+        for column, higher_is_better in metric.columns.items():
+            if column in table.columns:
+                order = table.sort_values(column, ascending=not higher_is_better, kind="stable")
+                return order.reset_index(drop=True), column
+    return table, None
 
 
 def format_comparison(table: "pandas.DataFrame") -> str:  # noqa: F821
