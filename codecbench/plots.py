@@ -43,9 +43,21 @@ def curve_frame(board: pd.DataFrame, families: Mapping[str, str]) -> pd.DataFram
     return frame.sort_values(["codec", "bpp"]).reset_index(drop=True)
 
 
+def codec_colors(codecs: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    """One colour per codec (sorted by name), so a codec keeps its colour in every plot."""
+    import seaborn as sns
+
+    names = sorted(set(codecs))
+    return dict(zip(names, sns.color_palette(n_colors=len(names))))
+
+
 def plot_curve(frame: pd.DataFrame, metric: str, label: str, out_stem: Path,
-               title: str = "", formats: Sequence[str] = FORMATS) -> dict[str, Path]:
-    """Draw bpp against ``metric``, one line per codec, and write ``out_stem.<format>`` files."""
+               title: str = "", formats: Sequence[str] = FORMATS,
+               colors: Mapping[str, tuple[float, float, float]] | None = None) -> dict[str, Path]:
+    """Draw bpp against ``metric``, one line per codec, and write ``out_stem.<format>`` files.
+
+    ``colors`` maps codec names to colours (default: :func:`codec_colors` of the codecs drawn).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,10 +66,12 @@ def plot_curve(frame: pd.DataFrame, metric: str, label: str, out_stem: Path,
 
     data = frame[frame[metric].notna() & frame["bpp"].notna()]
     families = sorted(data["family"].unique())
+    colors = colors or codec_colors(data["codec"])
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     sns.lineplot(
         data=data, x="bpp", y=metric, hue="codec", style="family", sort=False, ax=ax,
+        palette={c: colors[c] for c in data["codec"].unique()},
         units="codec", estimator=None, markers={f: FAMILY_MARKERS.get(f, "^") for f in families},
         dashes={f: FAMILY_DASHES.get(f, (1, 1)) for f in families},
     )
@@ -81,11 +95,12 @@ def plot_all(board: pd.DataFrame, families: Mapping[str, str], out_dir: Path,
              dataset: str = "") -> list[Plot]:
     """Every RD / rate-perception plot for which ``board`` has values, written into ``out_dir``."""
     frame = curve_frame(board, families)
+    colors = codec_colors(frame["codec"])
     plots = []
     for metric, label, _ in CURVES:
         if metric not in frame.columns or frame[metric].notna().sum() == 0:
             continue
         title = f"{dataset}: bpp vs {label.split(' (')[0]}" if dataset else ""
-        files = plot_curve(frame, metric, label, out_dir / f"rd-{metric}", title)
+        files = plot_curve(frame, metric, label, out_dir / f"rd-{metric}", title, colors=colors)
         plots.append(Plot(metric, title or metric, files))
     return plots

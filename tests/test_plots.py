@@ -40,3 +40,15 @@ def test_family_comes_from_the_codec_not_its_name() -> None:
     frame = curve_frame(board(), {"jpeg": "learned"})
     assert set(frame.loc[frame["codec"] == "jpeg", "family"]) == {"learned"}
     assert set(frame.loc[frame["codec"] == "toy-learned", "family"]) == {"unknown"}
+
+
+def test_a_codec_keeps_its_colour_in_every_plot(tmp_path: Path) -> None:
+    from codecbench.plots import codec_colors
+
+    frame = board()
+    frame.loc[frame["codec"] == "jpeg", "lpips"] = np.nan  # the LPIPS plot shows toy-learned only
+    colors = codec_colors(frame["codec"])
+    assert colors == codec_colors(list(reversed(frame["codec"]))) and len(set(colors.values())) == 2
+    plots = {p.metric: p for p in plot_all(frame, {}, tmp_path)}
+    rgb = "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in colors["toy-learned"]))
+    assert rgb in plots["lpips"].files["svg"].read_text() and rgb in plots["psnr"].files["svg"].read_text()
