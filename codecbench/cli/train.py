@@ -105,7 +105,8 @@ def train_command(codec_name: str, data: Path, out: Path, val: Path | None, val_
         progress=not quiet)
     command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(lambda: codec.training_task(codec.build_model(**model_config), config.lmbda),
-                   config, codec=codec.name, export_info={"training_command": command})
+                   config, codec=codec.name, export_info={"training_command": command},
+                   load_init=codec.load_init_weights)
     stats = ", ".join(f"{k} {v:.4g}" for k, v in result.val_stats.items()) or "none run"
     click.echo(f"step {result.step}, {result.wall_s / 60:.1f} min of training; validation: {stats}")
     click.echo(f"checkpoint: {result.model_path} (use: codecbench run --codec {codec.name} "

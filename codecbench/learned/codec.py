@@ -41,7 +41,7 @@ from codecbench.learned.checkpoints import (
     read_checkpoint,
 )
 from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, padded_size, tensor_to_image
-from codecbench.learned.training import RateDistortionTask, TrainingTask
+from codecbench.learned.training import RateDistortionTask, TrainingTask, load_weights
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,12 @@ class LearnedCodec(Codec):
         model = self.build_model(**self.model_config)
         model.load_state_dict(dict(state_dict))
         return model
+
+    def load_init_weights(self, model: nn.Module, payload: Mapping[str, Any]) -> None:
+        """Load ``codecbench train --init`` weights into a new ``model`` (default: strictly).
+
+        Plugins override it to start from a related model's checkpoint (e.g. another variant)."""
+        load_weights(model, payload)
 
     def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
         """How ``codecbench train`` optimises ``model`` (default: MSE rate-distortion)."""

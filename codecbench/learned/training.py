@@ -324,14 +324,21 @@ def validate(task: TrainingTask, images: list[torch.Tensor], device: torch.devic
         return _mean_stats(task.evaluate(image.to(device)) for image in images)
 
 
+def load_weights(model: nn.Module, payload: Mapping[str, Any]) -> None:
+    """Load a checkpoint (``codecbench train``'s ``model.pt`` or a bare state dict) strictly."""
+    model.load_state_dict(payload["state_dict"] if is_exported(payload) else payload)
+
+
 def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec: str,
-          export_info: Mapping[str, Any] | None = None) -> TrainResult:
+          export_info: Mapping[str, Any] | None = None,
+          load_init: Callable[[nn.Module, Mapping[str, Any]], None] = load_weights) -> TrainResult:
     """Train (or resume training of) the task ``build_task()`` makes, as ``config`` says.
 
     The global RNG is seeded with ``config.seed`` before ``build_task`` runs, so a run is
     reproducible. If ``config.out / "last.pt"`` exists, the run resumes from it, after checking
     that the settings that define the run are unchanged. Ctrl-C saves the state before exiting.
-    ``export_info`` is stored in ``model.pt`` beside the weights (e.g. the training command).
+    ``export_info`` is stored in ``model.pt`` beside the weights (e.g. the training command);
+    ``load_init`` loads ``config.init`` into a new model (default: :func:`load_weights`).
     """
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -357,8 +364,7 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
     if state_path.exists():
         run.restore(read_checkpoint(state_path), state_path)
     elif config.init is not None:
-        init = read_checkpoint(config.init)
-        task.model.load_state_dict(init["state_dict"] if is_exported(init) else init)
+        load_init(task.model, read_checkpoint(config.init))
 
     def save() -> None:
         write_atomic(run.state(), state_path)

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
-from codecbench import Codec, hookimpl
+from codecbench import Codec, CodecError, hookimpl
+from codecbench.learned.checkpoints import is_exported
 from codecbench.learned.codec import LearnedCodec
 
 
@@ -61,6 +62,49 @@ class Cheng2020Attention(Cheng2020Codec):
     description = "Cheng2020 with attention modules (context model), CompressAI"
     architecture = "Cheng2020Attention"
     manifest = checkpoints_dir() / "cheng2020-attn.toml"
+
+    def load_init_weights(self, model: Any, payload: Mapping[str, Any]) -> None:
+        """Also start from a ``cheng2020-anchor`` checkpoint: every layer but the attention blocks.
+
+        The attention model is the anchor with attention blocks inserted in ``g_a`` and ``g_s``
+        (residual, so the network starts close to the anchor); the anchor's layers keep their order.
+        """
+        if not (is_exported(payload) and payload.get("codec") == Cheng2020Anchor.name):
+            super().load_init_weights(model, payload)
+            return
+        anchor = Cheng2020Anchor().build_model(**payload["model_config"])
+        state_dict = anchor_state_in_attention_model(anchor, model, payload["state_dict"])
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+        attention = {k for k in model.state_dict() if is_attention_key(model, k)}
+        if unexpected or set(missing) != attention:
+            raise CodecError(f"Cannot start {self.name} from the anchor checkpoint: missing "
+                             f"{sorted(set(missing) - attention)}, unexpected {sorted(unexpected)}")
+
+
+def is_attention_key(model: Any, key: str) -> bool:
+    """Whether state-dict ``key`` of ``model`` belongs to an ``AttentionBlock``."""
+    from compressai.layers import AttentionBlock
+
+    parts = key.split(".")
+    return len(parts) > 2 and parts[0] in ("g_a", "g_s") and isinstance(
+        getattr(model, parts[0])[int(parts[1])], AttentionBlock)
+
+
+def anchor_state_in_attention_model(anchor: Any, model: Any, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """``state_dict`` of ``anchor`` with ``g_a``/``g_s`` keys renumbered to ``model``'s layers."""
+    from compressai.layers import AttentionBlock
+
+    renumber = {}
+    for name in ("g_a", "g_s"):
+        targets = [i for i, layer in enumerate(getattr(model, name)) if not isinstance(layer, AttentionBlock)]
+        renumber.update({(name, str(i)): str(j) for i, j in zip(range(len(getattr(anchor, name))), targets)})
+    out = {}
+    for key, value in state_dict.items():
+        parts = key.split(".")
+        if len(parts) > 1 and (parts[0], parts[1]) in renumber:
+            parts[1] = renumber[(parts[0], parts[1])]
+        out[".".join(parts)] = value
+    return out
 
 
 @hookimpl

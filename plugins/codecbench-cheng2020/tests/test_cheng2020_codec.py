@@ -156,3 +156,21 @@ def test_searchsorted_indexes_equal_compressai():
     scales = torch.cat([table, table * (1 - 1e-6), table * (1 + 1e-6), torch.logspace(-3, 3, 1000),
                         torch.zeros(1)]).reshape(1, -1, 1, 1)
     assert torch.equal(fast.build_indexes(scales), original.build_indexes(scales))
+
+
+def test_attention_model_starts_from_anchor_checkpoint():
+    from compressai.layers import AttentionBlock
+
+    from codecbench.learned.checkpoints import export_payload
+
+    anchor = tiny_model(Cheng2020Anchor(), seed=1)
+    model = tiny_model(Cheng2020Attention(), seed=2)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    Cheng2020Attention().load_init_weights(model, export_payload("cheng2020-anchor", TINY, anchor.state_dict()))
+    assert torch.equal(model.g_a[0].conv1.weight, anchor.g_a[0].conv1.weight)
+    assert torch.equal(model.g_a[4].conv1.weight, anchor.g_a[3].conv1.weight)  # after an attention block
+    assert torch.equal(model.g_s[1].conv1.weight, anchor.g_s[0].conv1.weight)
+    assert torch.equal(model.context_prediction.weight, anchor.context_prediction.weight)
+    attention = [n for n, m in model.named_modules() if isinstance(m, AttentionBlock)]
+    assert attention and all(torch.equal(v, fresh[k]) for k, v in model.state_dict().items()
+                             if any(k.startswith(a + ".") for a in attention))
