@@ -1,0 +1,59 @@
+"""Mode-collapse check: decode the same OT-generated latents with several models, report diversity.
+
+For each ``NAME=CHECKPOINT`` given, the decoder turns ``--count`` codes drawn from the extended OT
+map of ``--map`` (quantized as coded latents are) into images; the figure printed is the mean
+ST-LPIPS over all pairs of those images (higher: more diverse; a collapsed generator scores near
+0). A PNG grid (one row per model) is written with ``--grid``.
+
+    python plugins/codecbench-otgan/benchmarks/diversity.py --map MAP/ot_map.pt \\
+        --model gan=GAN/model.pt --model ot_gan=OTGAN/model.pt --count 24 --grid diversity.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from codecbench import plugins
+from codecbench.learned.padding import tensor_to_image
+from codecbench_otgan.artefact import load_map
+from codecbench_otgan.extended_map import ExtendedOTMap
+from codecbench_otgan.fit import load_autoencoder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--map", required=True, type=Path)
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=CHECKPOINT")
+    parser.add_argument("--count", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grid", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    ot_map, shape, _ = load_map(args.map)
+    pool = ExtendedOTMap(ot_map).sample_pool(4 * args.count, seed=args.seed).codes.float()
+    codes = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[:args.count]]
+    metric = plugins.metrics().get("st-lpips")
+    rows = []
+    print(f"{len(codes)} OT-generated codes of shape {shape}; mean pairwise ST-LPIPS of decoded images")
+    for spec in args.model:
+        name, _, checkpoint = spec.partition("=")
+        model = load_autoencoder(Path(checkpoint))
+        with torch.no_grad():
+            images = [tensor_to_image(model.decode(model.quantize(c.reshape(1, *shape)))) for c in codes]
+        pairs = list(itertools.combinations(images, 2))
+        diversity = float(np.mean([metric.distance(a, b) for a, b in pairs]))
+        print(f"{name:>10}: {diversity:.4f} over {len(pairs)} pairs")
+        rows.append(np.concatenate(images, axis=1))
+    if args.grid is not None:
+        Image.fromarray(np.concatenate(rows, axis=0)).save(args.grid)
+        print(f"grid: {args.grid} (rows: {', '.join(s.partition('=')[0] for s in args.model)})")
+
+
+if __name__ == "__main__":
+    main()
