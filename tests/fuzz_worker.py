@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from codecbench import plugins
 from codecbench.codec import Codec
 from codecbench.errors import CodecbenchError
 from codecbench.runner import describe_error
@@ -14,10 +15,14 @@ from codecbench.runner import describe_error
 _decoders: dict[str, Codec] = {}
 
 
-def decode_case(codec: Codec, data: bytes) -> str:
-    """``refused <error class>: <message>``, ``image <shape>``, or what went wrong (a leaked exception, a
-    malformed result). The first copy of each codec is kept, so a model loads once per worker."""
-    codec = _decoders.setdefault(f"{codec.name} {codec.config}", codec)
+def decode_case(codec: str | Codec, data: bytes) -> str:
+    """Decode ``data`` with a registered codec (by name) or an unregistered one (a pickled
+    instance): ``refused <error class>: <message>``, ``image <shape>``, or what went wrong (a leaked
+    exception, a malformed result). Each codec is kept, so a model loads at most once per worker."""
+    if isinstance(codec, str):
+        codec = _decoders.setdefault(codec, plugins.codecs().get(codec))
+    else:
+        codec = _decoders.setdefault(f"{codec.name} {codec.config}", codec)
     try:
         image = codec.decode(data)
     except CodecbenchError as exc:
