@@ -188,3 +188,27 @@ def test_export_half_halves_model_file_and_loads(image_folder, tmp_path):
     assert next(model.parameters()).dtype == torch.float32
     image = synthetic_image(33, 57)
     assert codec.decode(codec.encode(image, 1)).shape == image.shape
+
+
+class DivergingTask(TrainingTask):
+    """A task whose loss becomes NaN at its third step."""
+
+    def __init__(self) -> None:
+        self.model, self.calls = nn.Conv2d(3, 3, 1), 0
+
+    def loss(self, batch):
+        self.calls += 1
+        loss = nn.functional.mse_loss(self.model(batch), batch) * (float("nan") if self.calls >= 3 else 1.0)
+        return loss, {"loss": loss.item()}
+
+    def evaluate(self, image):
+        return {"bpp": 0.0, "psnr": 0.0}
+
+
+def test_diverged_run_stops_without_overwriting_last_good_state(image_folder, tmp_path):
+    config = toy_config(image_folder, tmp_path / "run", checkpoint_every=2, val_every=100)
+    with pytest.raises(TrainingError, match="diverged at step 3 .*loss nan.*lower --lr"):
+        train(DivergingTask, config, codec="toy")
+    state = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["modules"]["model"].values())

@@ -306,6 +306,16 @@ def exported_tensor(tensor: torch.Tensor, half: bool) -> torch.Tensor:
     return tensor.half() if half and tensor.is_floating_point() else tensor
 
 
+def check_finite(stats: Mapping[str, float], step: int, state_path: Path) -> None:
+    """Stop a diverged run before it saves: NaN weights must never replace the last good state."""
+    bad = {k: v for k, v in stats.items() if k in ("loss", "aux", "bpp") and not math.isfinite(v)}
+    if bad:
+        raise TrainingError(
+            f"Training diverged at step {step} ({', '.join(f'{k} {v}' for k, v in bad.items())}); "
+            f"{state_path} keeps the last saved state. Start again with a lower --lr in a new --out "
+            f"folder (--init {state_path.parent / 'model.pt'} keeps the progress)")
+
+
 def _mean_stats(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:
     rows = list(rows)
     keys = {k for row in rows for k in row}
@@ -388,7 +398,9 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
     try:
         while run.step < config.steps and run.wall_s < budget_s:
             started = time.perf_counter()
-            recent.append(run.train_step(crops.batch(run.step, config.batch_size).to(device)))
+            stats = run.train_step(crops.batch(run.step, config.batch_size).to(device))
+            check_finite(stats, run.step, state_path)
+            recent.append(stats)
             run.wall_s += time.perf_counter() - started
             recent = recent[-config.log_every:]
             bar.update(1)
