@@ -209,6 +209,9 @@ def summarize(rows: pd.DataFrame, matches: pd.DataFrame,
     table.insert(0, "n", grouped.size())
     for column in values:
         table[f"{column}-ci"] = grouped[column].agg(confidence_halfwidth)
+        # A mean over only some of the matched images would compare different image sets.
+        partial = grouped[column].count() < table["n"]
+        table.loc[partial, [column, f"{column}-ci"]] = np.nan
     return table.reset_index(), matched
 
 
@@ -260,5 +263,8 @@ def closest_below(rows: pd.DataFrame, target: float) -> pd.DataFrame:
         return ok.assign(above_target=pd.Series(dtype=bool))
     ok["above_target"] = ok["bpp"] > target
     ok["rank"] = np.where(ok["above_target"], -ok["bpp"] - 1e9, ok["bpp"])
-    best = ok.sort_values("rank").groupby(["codec", "image"], sort=True).tail(1)
-    return best.drop(columns="rank").sort_values(["codec", "image"]).reset_index(drop=True)
+    # Points that give the same bytes tie on bpp; prefer the one with the most metrics computed
+    # (the one ``compare`` chose and measured), not a bare bisection probe.
+    ok["measured"] = ok[metric_columns(rows)].notna().sum(axis=1)
+    best = ok.sort_values(["rank", "measured"], kind="stable").groupby(["codec", "image"], sort=True).tail(1)
+    return best.drop(columns=["rank", "measured"]).sort_values(["codec", "image"]).reset_index(drop=True)

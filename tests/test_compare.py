@@ -122,3 +122,23 @@ def test_cli_compare_ranks_codecs_by_the_first_metric(image_folder: Path, tmp_pa
     assert "at <= 3.5 bpp (3 images, best psnr first)" in result.output
     rows = json.loads(CliRunner().invoke(cli, args + ["--format", "json"]).stdout)
     assert len(rows) == 2 and rows[0]["psnr"] >= rows[1]["psnr"]
+
+
+def test_ties_prefer_the_measured_point_and_partial_means_are_not_shown() -> None:
+    import math
+
+    import pandas as pd
+
+    from codecbench.compare import summarize
+
+    base = dict(codec="c", codec_version="1", config="{}", status="ok")
+    rows = pd.DataFrame([
+        {**base, "image": "a", "point": 36.0, "bpp": 0.4, "psnr": 30.0, "lpips": 0.2},
+        {**base, "image": "a", "point": 37.0, "bpp": 0.4, "psnr": None, "lpips": None},  # same bytes
+        {**base, "image": "b", "point": 20.0, "bpp": 0.3, "psnr": 28.0, "lpips": None},
+    ])
+    chosen = closest_below(rows, 0.5).assign(family="traditional")
+    assert list(chosen["point"]) == [36.0, 20.0]
+    table, _ = summarize(rows, chosen[["codec", "family", "image", "point", "codec_version", "config"]],
+                         ["psnr", "lpips"])
+    assert table["psnr"][0] == 29.0 and math.isnan(table["lpips"][0]) and math.isnan(table["lpips-ci"][0])

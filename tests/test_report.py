@@ -71,6 +71,7 @@ def test_report_folder_has_tables_plots_and_crops(report: Path) -> None:
     assert bd_row and float(bd_row.group(2)) > 0
     for src in re.findall(r'src="([^"]+)"', html):
         assert (out / src).is_file(), src
+    assert '<span class="ci">&plusmn;' in html and "&lt;span" not in html  # half-widths are markup
 
 
 def test_decoded_crop_is_the_stored_reconstruction(report: Path) -> None:

@@ -85,7 +85,7 @@ def html_table(frame: pd.DataFrame, columns: Sequence[str], text: Sequence[str] 
             if column in text:
                 cells.append(f'<td class="text">{escape(str(value))}</td>')
                 continue
-            cell = escape(_number(value))
+            cell = str(escape(_number(value)))
             ci = row.get(f"{column}-ci")
             if ci is not None and not (isinstance(ci, float) and math.isnan(ci)):
                 cell += f' <span class="ci">&plusmn;{escape(_number(ci))}</span>'
