@@ -1,0 +1,25 @@
+"""The checkpoints the plugin ships: declared, small, verified by sha256, and coding real bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from codecbench.learned.checkpoints import file_sha256
+from codecbench.testing import check_codec, synthetic_image
+from codecbench_otgan import GANCodec, OTCodec, OTGANCodec
+
+
+@pytest.mark.parametrize(("codec_class", "count"), [(OTGANCodec, 3), (GANCodec, 1), (OTCodec, 1)])
+def test_shipped_checkpoints(codec_class: type, count: int) -> None:
+    codec = codec_class()
+    specs = codec.shipped_checkpoints()
+    assert len(specs) >= count and codec.points == tuple(range(1, len(specs) + 1))
+    channels = [s.extra["latent_channels"] for s in specs]
+    assert channels == sorted(channels)  # points ordered by rate
+    for spec in specs:
+        assert spec.file.stat().st_size < 5 * 2**20
+        assert file_sha256(spec.file) == spec.sha256
+        assert spec.training_command.startswith(f"codecbench train {codec.name} ")
+        assert "--data /work/shared/datasets/train-photos" in spec.training_command  # never Kodak
+    assert codec.unavailable_reason() is None
+    check_codec(codec, synthetic_image(64, 96))
