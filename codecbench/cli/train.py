@@ -51,7 +51,8 @@ def parse_model_options(pairs: tuple[str, ...]) -> dict[str, object]:
 @click.option("--preset", type=click.Choice(["small", "full"]), default=None,
               help="small: scaled to a 2-core CPU; full: 256x256 crops, 400k steps.")
 @click.option("--lambda", "lmbda", type=float, default=None,
-              help="Rate-distortion trade-off (loss = lambda*255^2*MSE + bpp); default: the codec's.")
+              help="Rate-distortion trade-off; its role is the codec's (the default task: loss = "
+                   "lambda*255^2*MSE + bpp; see the plugin README). Default: the codec's.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Total training steps.")
 @click.option("--max-minutes", type=float, default=None,
               help="Stop (resumably) once the run's total training time reaches this.")
