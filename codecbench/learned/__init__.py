@@ -11,7 +11,13 @@ Importing this package imports torch, so the core imports it lazily (never when 
 """
 
 from codecbench.learned.bitstream import Bitstream
-from codecbench.learned.checkpoints import CheckpointSpec, file_sha256, load_manifest, read_checkpoint
+from codecbench.learned.checkpoints import (
+    CheckpointSpec,
+    file_sha256,
+    load_manifest,
+    read_checkpoint,
+    shipped_checkpoints_dir,
+)
 from codecbench.learned.codec import LearnedCodec
 from codecbench.learned.padding import crop_to, pad_to_stride
 from codecbench.learned.training import (
@@ -37,5 +43,6 @@ __all__ = [
     "load_manifest",
     "pad_to_stride",
     "read_checkpoint",
+    "shipped_checkpoints_dir",
     "train",
 ]

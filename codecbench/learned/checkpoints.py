@@ -70,6 +70,17 @@ def load_manifest(path: Path) -> list[CheckpointSpec]:
     return sorted(specs, key=lambda s: s.point)
 
 
+def shipped_checkpoints_dir(package_file: str) -> Path:
+    """A plugin's ``checkpoints`` folder, given its package's ``__file__``.
+
+    Inside the package in an installed wheel (force-included there), beside the package in a
+    source checkout or an editable install.
+    """
+    package = Path(package_file).resolve().parent
+    inside = package / "checkpoints"
+    return inside if inside.is_dir() else package.parent / "checkpoints"
+
+
 def file_sha256(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     return sha256_of(path)

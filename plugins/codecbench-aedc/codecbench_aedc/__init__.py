@@ -18,7 +18,7 @@ from torch import nn
 
 from codecbench import Codec, hookimpl
 from codecbench.errors import CodecError
-from codecbench.learned import LearnedCodec, TrainingTask
+from codecbench.learned import LearnedCodec, TrainingTask, shipped_checkpoints_dir
 from codecbench.learned.padding import padded_size
 
 ARCHITECTURE_KEYS = ("C", "L", "width", "res_blocks", "learned_centres")
@@ -27,8 +27,7 @@ LATENT_STRIDE = 16
 
 def checkpoints_dir() -> Path:
     """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
-    inside = Path(__file__).resolve().parent / "checkpoints"
-    return inside if inside.is_dir() else Path(__file__).resolve().parents[1] / "checkpoints"
+    return shipped_checkpoints_dir(__file__)
 
 
 def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -17,13 +17,13 @@ import click
 
 from codecbench import Codec, hookimpl
 from codecbench.dataset import Dataset
+from codecbench.learned import shipped_checkpoints_dir
 from codecbench.learned.codec import LearnedCodec
 
 
 def checkpoints_dir() -> Path:
     """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
-    inside = Path(__file__).resolve().parent / "checkpoints"
-    return inside if inside.is_dir() else Path(__file__).resolve().parents[1] / "checkpoints"
+    return shipped_checkpoints_dir(__file__)
 
 
 class OTGANFamilyCodec(LearnedCodec):
