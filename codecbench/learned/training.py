@@ -47,19 +47,23 @@ class TrainingTask(abc.ABC):
     """What one model contributes to :func:`train`.
 
     Required: :attr:`model` and :meth:`loss` (the main loss of one batch, with statistics to
-    show). Optional hooks: :meth:`aux_loss` with :meth:`aux_parameters` (CompressAI's entropy
-    bottleneck quantiles, optimised by their own Adam), and :meth:`discriminator_loss` with
-    :meth:`discriminator_parameters` for adversarial training: after each generator step the loop
-    runs one discriminator step with its own Adam and the same learning-rate schedule. A GAN task
-    keeps its discriminator in :meth:`modules` so it is checkpointed, and uses it inside
-    :meth:`loss` for the generator's adversarial term.
+    show). Optional hooks: :meth:`aux_loss` with :meth:`aux_parameters` (by default CompressAI's
+    entropy bottleneck quantiles and ``model.aux_loss()``, optimised by their own Adam), and
+    :meth:`discriminator_loss` for adversarial training: a task that sets :attr:`discriminator`
+    gets it checkpointed (:meth:`modules`) and optimised by its own Adam with the same
+    learning-rate schedule, one discriminator step after each generator step; it uses the
+    discriminator inside :meth:`loss` for the generator's adversarial term.
     """
 
     model: nn.Module
+    discriminator: nn.Module | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         """Every module whose weights are trained and checkpointed, by name."""
-        return {"model": self.model}
+        modules = {"model": self.model}
+        if self.discriminator is not None:
+            modules["discriminator"] = self.discriminator
+        return modules
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Parameters of the main optimiser (default: the model's, minus :meth:`aux_parameters`)."""
@@ -67,20 +71,22 @@ class TrainingTask(abc.ABC):
         return [p for p in self.model.parameters() if p.requires_grad and id(p) not in aux]
 
     def aux_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the auxiliary optimiser (default: none)."""
-        return []
+        """Parameters of the auxiliary optimiser (default: the entropy bottlenecks' quantiles)."""
+        return [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
 
     @abc.abstractmethod
     def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss to minimise on ``batch`` (``B x 3 x H x W`` in ``[0, 1]``) and stats to log."""
 
     def aux_loss(self) -> torch.Tensor | None:
-        """A loss for :meth:`aux_parameters`, minimised after each main step (default: none)."""
-        return None
+        """A loss for :meth:`aux_parameters`, minimised after each main step (default:
+        ``model.aux_loss()`` when the model has auxiliary parameters, else none)."""
+        aux_loss = getattr(self.model, "aux_loss", None)
+        return aux_loss() if aux_loss is not None and self.aux_parameters() else None
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the discriminator optimiser (default: none, no adversarial training)."""
-        return []
+        """Parameters of the discriminator optimiser (default: :attr:`discriminator`'s, if any)."""
+        return list(self.discriminator.parameters()) if self.discriminator is not None else []
 
     def discriminator_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """The discriminator's loss on ``batch``; called only when it has parameters."""
@@ -107,9 +113,6 @@ class RateDistortionTask(TrainingTask):
     def __init__(self, model: nn.Module, lmbda: float, stride: int) -> None:
         self.model, self.lmbda, self.stride = model, lmbda, stride
 
-    def aux_parameters(self) -> list[nn.Parameter]:
-        return [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
-
     def rate_distortion(self, x: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
         out = self.model(x)
         pixels = x.shape[0] * height * width
@@ -122,10 +125,6 @@ class RateDistortionTask(TrainingTask):
         rd = self.rate_distortion(batch, *batch.shape[-2:])
         mse = rd["mse"].item()
         return rd["loss"], {"loss": rd["loss"].item(), "bpp": rd["bpp"].item(), "psnr": psnr_from_mse(mse)}
-
-    def aux_loss(self) -> torch.Tensor | None:
-        aux_loss = getattr(self.model, "aux_loss", None)
-        return aux_loss() if aux_loss is not None and self.aux_parameters() else None
 
     def evaluate(self, image: torch.Tensor) -> dict[str, float]:
         height, width = image.shape[-2:]

@@ -86,15 +86,6 @@ class AEDCTask(TrainingTask):
                               if settings.uses_discriminator else None)
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def modules(self) -> dict[str, nn.Module]:
-        modules = {"model": self.model}
-        if self.discriminator is not None:
-            modules["discriminator"] = self.discriminator
-        return modules
-
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters()) if self.discriminator is not None else []
-
     def terms(self, x: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
         out = self.model(x)
         x_hat, target = crop_to(out["x_hat"], height, width), crop_to(x, height, width)

@@ -100,21 +100,6 @@ class HiFiCTask(TrainingTask):
                               if settings.beta > 0 else None)
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
-    def modules(self) -> dict[str, nn.Module]:
-        modules = {"model": self.model}
-        if self.discriminator is not None:
-            modules["discriminator"] = self.discriminator
-        return modules
-
-    def aux_parameters(self) -> list[nn.Parameter]:
-        return [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
-
-    def aux_loss(self) -> torch.Tensor:
-        return self.model.aux_loss()
-
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters()) if self.discriminator is not None else []
-
     def perceptual_distance(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self.perceptual.to(x.device)
         return self.perceptual(x_hat * 2 - 1, x * 2 - 1).mean()

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from codecbench.learned.padding import crop_to, pad_to_stride
 from codecbench.learned.training import TrainingError, TrainingTask, psnr_from_mse
@@ -73,21 +72,6 @@ class OTGANTask(TrainingTask):
                      if variant == "ot_gan" else None)
         self._fakes: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._real: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def modules(self) -> dict[str, nn.Module]:
-        modules: dict[str, nn.Module] = {"model": self.model}
-        if self.discriminator is not None:
-            modules["discriminator"] = self.discriminator
-        return modules
-
-    def aux_parameters(self) -> list[nn.Parameter]:
-        return [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
-
-    def aux_loss(self) -> torch.Tensor:
-        return self.model.aux_loss()
-
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters()) if self.discriminator is not None else []
 
     def sample_generated(self, count: int, device: torch.device) -> torch.Tensor:
         """``count`` codes from the OT pool (global RNG: resumes exactly), quantized like coded ones."""
