@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 from torch import nn
 
 from codecbench.learned import RateDistortionTask, TrainConfig, TrainingError, TrainingTask, train
 from codecbench.learned.checkpoints import is_exported, read_checkpoint
 from codecbench.learned.data import RandomCrops, list_images, split_holdout
 from codecbench.learned.training import apply_preset
+from codecbench.testing import synthetic_image
 
 from learned_toy import ToyLearnedCodec
 
@@ -110,6 +112,16 @@ def test_batches_depend_only_on_seed_and_step(image_folder):
     assert not torch.equal(a.batch(7, 4), a.batch(8, 4))
     assert a.batch(0, 2).shape == (2, 3, 40, 40)
     assert RandomCrops(paths, 128).batch(0, 1).shape == (1, 3, 128, 128)  # small images padded
+
+
+def test_several_training_folders_are_listed_in_order(image_folder, tmp_path):
+    other = tmp_path / "more"
+    other.mkdir()
+    Image.fromarray(synthetic_image(40, 40)).save(other / "a.png")
+    assert list_images([image_folder, other]) == list_images(image_folder) + [other / "a.png"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(Exception, match="No images"):
+        list_images([image_folder, tmp_path / "empty"])
 
 
 def test_holdout_is_stable_and_disjoint(image_folder):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from codecbench.errors import MetricError
-from codecbench.metrics.msssim import MSSSIMMetric, ms_ssim, to_db
+from codecbench.metrics.msssim import MSSSIMMetric, ms_ssim, to_db, window_for
 from codecbench.metrics.psnr import PSNRMetric, psnr
 from codecbench.testing import synthetic_image
 
@@ -48,6 +48,11 @@ def test_ms_ssim_db_scale() -> None:
     assert values["ms-ssim-db"] == pytest.approx(to_db(values["ms-ssim"]))
 
 
-def test_ms_ssim_small_images_raise_a_clear_error() -> None:
-    with pytest.raises(MetricError, match="at least 161 px"):
-        ms_ssim(synthetic_image(64, 64), synthetic_image(64, 64))
+def test_ms_ssim_narrows_its_window_for_small_images_and_refuses_tiny_ones() -> None:
+    assert [window_for(side) for side in (512, 161, 160, 80, 64, 33)] == [11, 11, 9, 5, 3, 3]
+    face = synthetic_image(80, 80)
+    noisy = np.clip(face.astype(int) + np.random.default_rng(0).integers(-30, 31, face.shape), 0, 255)
+    assert ms_ssim(face, face) == pytest.approx(1.0, abs=1e-6)
+    assert 0 < ms_ssim(face, noisy.astype(np.uint8)) < 1
+    with pytest.raises(MetricError, match="at least 33 px"):
+        ms_ssim(synthetic_image(32, 32), synthetic_image(32, 32))

@@ -40,8 +40,10 @@ def parse_model_options(pairs: tuple[str, ...]) -> dict[str, object]:
 
 @cli.command("train")
 @click.argument("codec_name", metavar="CODEC")
-@click.option("--data", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Folder of training images (random crops are taken from them).")
+@click.option("--data", required=True, multiple=True,
+              type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Folder of training images (random crops are taken from them); repeat to "
+                   "train on several folders.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: last.pt (resumable state), model.pt (checkpoint), log.jsonl.")
 @click.option("--val", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
@@ -75,7 +77,7 @@ def parse_model_options(pairs: tuple[str, ...]) -> dict[str, object]:
               help="Store model.pt's weights in float16 (half the size; for shipping).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def train_command(codec_name: str, data: Path, out: Path, val: Path | None, val_count: int | None,
+def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path | None, val_count: int | None,
                   preset: str | None, lmbda: float | None, steps: int | None,
                   max_minutes: float | None, batch_size: int | None, crop: int | None,
                   lr: float | None, lr_milestones: str | None, model_pairs: tuple[str, ...],
@@ -98,7 +100,7 @@ def train_command(codec_name: str, data: Path, out: Path, val: Path | None, val_
     model_config = {**codec.model_config, **codec.preset_model_configs.get(preset or "", {}),
                     **parse_model_options(model_pairs)}
     config = apply_preset(
-        TrainConfig(data=data, out=out, lmbda=codec.default_lmbda), preset, val=val,
+        TrainConfig(data=data[0] if len(data) == 1 else data, out=out, lmbda=codec.default_lmbda), preset, val=val,
         val_count=val_count, lmbda=lmbda, steps=steps, max_minutes=max_minutes,
         batch_size=batch_size, crop=crop, lr=lr, lr_milestones=parse_milestones(lr_milestones),
         init=init, device=device, threads=threads, seed=seed, val_every=val_every,

@@ -7,6 +7,7 @@ state to save: a resumed run sees exactly the batches an uninterrupted run would
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +19,21 @@ from codecbench.image import read_image
 from codecbench.learned.padding import image_to_tensor
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted; raises ``DatasetError`` when there are none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"Training folder {folder} does not exist or is not a folder")
-    paths = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-    if not paths:
-        raise DatasetError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+def list_images(folders: Path | Sequence[Path]) -> list[Path]:
+    """Image files directly in ``folders`` (one folder or several), sorted per folder.
+
+    Raises ``DatasetError`` when a folder is missing or holds no images.
+    """
+    paths = []
+    for folder in [folders] if isinstance(folders, (str, Path)) else folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DatasetError(f"Training folder {folder} does not exist or is not a folder")
+        found = sorted(p for p in folder.iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        if not found:
+            raise DatasetError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        paths.extend(found)
     return paths
 
 

@@ -138,7 +138,8 @@ class TrainConfig:
     when left unset; ``steps``, ``max_minutes``, the intervals, the device and ``export_half`` may
     change on resume."""
 
-    data: Path
+    data: Path | tuple[Path, ...]
+    """One folder of training images, or several."""
     out: Path
     val: Path | None = None
     val_count: int = 8

@@ -4,7 +4,7 @@ A dataset-level metric (``kind = "set"``). Full-resolution images are cut into 2
 a non-overlapping grid plus a second grid shifted by 128 px in both directions (Mentzer et al.
 2020, HiFiC), and Inception pool features (2048-d) of the reconstructions' patches are compared
 with those of the originals' patches. Few images give few patches (Kodak: 24 images of 768x512
-give 192 patches), and FID on so few samples is noisy and biased upwards, as HiFiC notes: compare
+give 192 patches; images smaller than 256 px count whole, one patch each), and FID on so few samples is noisy and biased upwards, as HiFiC notes: compare
 codecs on the same dataset only.
 
 Feature extractor, in order: torch-fidelity's own Inception weights when found (weights directory
@@ -51,8 +51,14 @@ TORCHSCRIPT_WEIGHTS = WeightsFile(
 
 
 def patches(image: np.ndarray, size: int = PATCH) -> list[np.ndarray]:
-    """``size`` x ``size`` crops on a non-overlapping grid, then on the grid shifted by ``size/2``."""
+    """``size`` x ``size`` crops on a non-overlapping grid, then on the grid shifted by ``size/2``.
+
+    An image smaller than ``size`` on either side (e.g. an 80x80 face) is one patch, whole, as
+    in the usual FID on small images: the extractor resizes every patch to 299x299.
+    """
     height, width = image.shape[:2]
+    if height < size or width < size:
+        return [image]
     crops = []
     for offset in (0, size // 2):
         for y in range(offset, height - size + 1, size):
@@ -176,8 +182,8 @@ class FIDMetric(Metric):
         n = len(real_features)
         if n < 2:
             raise MetricError(
-                f"FID/KID need at least 2 patches of {PATCH}x{PATCH}, got {n}: "
-                f"use images of at least {PATCH}x{PATCH} px"
+                f"FID/KID need at least 2 patches ({PATCH}x{PATCH} crops, or whole images smaller "
+                f"than that), got {n}: use more images"
             )
         fid = fid_statistics_to_metric(
             fid_features_to_statistics(real_features), fid_features_to_statistics(fake_features),

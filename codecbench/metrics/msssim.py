@@ -14,21 +14,31 @@ from codecbench.metrics import Metric, check_pair, to_tensor
 
 MS_SSIM = "ms-ssim"
 MS_SSIM_DB = "ms-ssim-db"
-# pytorch-msssim's default 11-px window over 5 scales needs a shorter side above (11 - 1) * 2**4.
-MIN_SIDE = 161
+# pytorch-msssim downsamples 4 times (5 scales) and needs a shorter side above (window - 1) * 2**4:
+# 161 px for its default 11-px Gaussian window.
+WINDOW = 11
+MIN_SIDE = (3 - 1) * 2**4 + 1
+
+
+def window_for(side: int) -> int:
+    """The Gaussian window: pytorch-msssim's 11 px, or the widest odd one a smaller image allows.
+
+    Images under 161 px (e.g. 80x80 faces) keep all 5 scales with a narrower window (5 px at
+    80 px) rather than fail; below 33 px no window fits.
+    """
+    fitting = [w for w in range(3, WINDOW + 1, 2) if (w - 1) * 2**4 < side]
+    if not fitting:
+        raise MetricError(f"MS-SSIM needs images of at least {MIN_SIDE} px on the shorter side, got {side} px")
+    return fitting[-1]
 
 
 def ms_ssim(original: np.ndarray, reconstruction: np.ndarray) -> float:
-    """Multi-scale SSIM of two RGB images, averaged over channels, in 0..1."""
+    """Multi-scale SSIM of two RGB images, averaged over channels, in 0..1 (window: :func:`window_for`)."""
     from pytorch_msssim import ms_ssim as _ms_ssim
 
     check_pair(original, reconstruction)
-    if min(original.shape[:2]) < MIN_SIDE:
-        raise MetricError(
-            f"MS-SSIM needs images of at least {MIN_SIDE} px on the shorter side, "
-            f"got {original.shape[1]}x{original.shape[0]}"
-        )
-    value = _ms_ssim(to_tensor(original), to_tensor(reconstruction), data_range=255)
+    window = window_for(min(original.shape[:2]))
+    value = _ms_ssim(to_tensor(original), to_tensor(reconstruction), data_range=255, win_size=window)
     return float(value)
 
 
@@ -39,7 +49,8 @@ def to_db(value: float) -> float:
 
 class MSSSIMMetric(Metric):
     name = MS_SSIM
-    description = "MS-SSIM (pytorch-msssim, data_range 255) and -10 log10(1 - MS-SSIM) in dB"
+    description = ("MS-SSIM (pytorch-msssim, data_range 255; 11-px window, narrower under 161 px) "
+                   "and -10 log10(1 - MS-SSIM) in dB")
     columns = {MS_SSIM: True, MS_SSIM_DB: True}
 
     def version(self) -> str:
