@@ -3,10 +3,12 @@
 For each ``NAME=CHECKPOINT`` given, the decoder turns ``--count`` codes drawn from the extended OT
 map of ``--map`` (quantized as coded latents are) into images; the figure printed is the mean
 ST-LPIPS over all pairs of those images (higher: more diverse; a collapsed generator scores near
-0). A PNG grid (one row per model) is written with ``--grid``.
+0). ``--reference DIR`` also scores ``--count`` real images of DIR (the diversity a generator
+should approach). A PNG grid (one row per model) is written with ``--grid``.
 
     python plugins/codecbench-otgan/benchmarks/diversity.py --map MAP/ot_map.pt \\
-        --model gan=GAN/model.pt --model ot_gan=OTGAN/model.pt --count 24 --grid diversity.png
+        --model gan=GAN/model.pt --model ot_gan=OTGAN/model.pt --count 24 --grid diversity.png \\
+        --reference ../shared/datasets/faces/mtfl/AFLW
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import torch
 from PIL import Image
 
 from codecbench import plugins
+from codecbench.image import read_image
+from codecbench.learned.data import list_images
 from codecbench.learned.padding import tensor_to_image
 from codecbench_otgan.artefact import load_map
 from codecbench_otgan.extended_map import ExtendedOTMap
@@ -33,6 +37,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", type=Path, default=None)
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="Folder of real images whose diversity is printed for comparison.")
     args = parser.parse_args()
     torch.set_num_threads(1)
     ot_map, shape, _ = load_map(args.map)
@@ -40,16 +46,24 @@ def main() -> None:
     codes = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[:args.count]]
     metric = plugins.metrics().get("st-lpips")
     rows = []
+
+    def report(name: str, images: list[np.ndarray]) -> None:
+        pairs = list(itertools.combinations(images, 2))
+        diversity = float(np.mean([metric.distance(a, b) for a, b in pairs]))
+        print(f"{name:>10}: {diversity:.4f} over {len(pairs)} pairs")
+
     print(f"{len(codes)} OT-generated codes of shape {shape}; mean pairwise ST-LPIPS of decoded images")
     for spec in args.model:
         name, _, checkpoint = spec.partition("=")
         model = load_autoencoder(Path(checkpoint))
         with torch.no_grad():
             images = [tensor_to_image(model.decode(model.quantize(c.reshape(1, *shape)))) for c in codes]
-        pairs = list(itertools.combinations(images, 2))
-        diversity = float(np.mean([metric.distance(a, b) for a, b in pairs]))
-        print(f"{name:>10}: {diversity:.4f} over {len(pairs)} pairs")
+        report(name, images)
         rows.append(np.concatenate(images, axis=1))
+    if args.reference is not None:
+        paths = list_images(args.reference)
+        chosen = torch.randperm(len(paths), generator=torch.Generator().manual_seed(args.seed))[:args.count]
+        report(f"real ({args.reference.name})", [read_image(paths[i]) for i in chosen.tolist()])
     if args.grid is not None:
         Image.fromarray(np.concatenate(rows, axis=0)).save(args.grid)
         print(f"grid: {args.grid} (rows: {', '.join(s.partition('=')[0] for s in args.model)})")

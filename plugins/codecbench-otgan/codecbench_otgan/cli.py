@@ -12,8 +12,8 @@ from codecbench.cli import handle_errors
 @click.command("fit-ot")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Autoencoder checkpoint (model.pt of `codecbench train ot`) whose latents to map.")
-@click.option("--data", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Training images to encode with --checkpoint.")
+@click.option("--data", type=click.Path(file_okay=False, exists=True, path_type=Path), multiple=True,
+              help="Folder of training images to encode with --checkpoint; repeat for several.")
 @click.option("--latents", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Instead: a .pt file of latent codes (an N x d tensor, or a dict with 'targets').")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -32,19 +32,25 @@ from codecbench.cli import handle_errors
 @click.option("--lr", type=float, default=1.0, show_default=True,
               help="Adam learning rate on h. AE-OT's 5e-2 suits latents of small magnitude; this "
                    "codec's are integers up to (levels-1)/2 per element, whose cells need larger steps.")
+@click.option("--stall-lr-factor", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
+              show_default=True,
+              help="Multiply the learning rate by this whenever progress stalls (when the sample count "
+                   "doubles); 1 keeps AE-OT's constant rate.")
 @click.option("--source", type=click.Choice(["normal-cdf", "sobol"]), default="normal-cdf", show_default=True,
               help="Uniform source: N(0, I) through the normal CDF, or a Sobol sequence.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--verify-samples", type=click.IntRange(min=0), default=1_000_000, show_default=True,
+              help="Fresh source samples that re-measure every cell after fitting (0: skip).")
 @click.option("--save-every", type=click.IntRange(min=1), default=25, show_default=True,
               help="Save the solver state every N steps.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @handle_errors
-def fit_ot_command(checkpoint: Path | None, data: Path | None, latents: Path | None, out: Path,
+def fit_ot_command(checkpoint: Path | None, data: tuple[Path, ...], latents: Path | None, out: Path,
                    crop: int, count: int, steps: int, rel_tol: float, samples: int, max_samples: int,
-                   lr: float, source: str, device: str, threads: int | None, seed: int,
-                   save_every: int, quiet: bool) -> None:
+                   lr: float, stall_lr_factor: float, source: str, device: str, threads: int | None, seed: int,
+                   save_every: int, verify_samples: int, quiet: bool) -> None:
     """Fit AE-OT's semi-discrete OT map from the uniform cube to training latent codes.
 
     The map file OUT/ot_map.pt is what `codecbench train ot_gan -m ot_map=OUT/ot_map.pt` uses.
@@ -57,11 +63,13 @@ def fit_ot_command(checkpoint: Path | None, data: Path | None, latents: Path | N
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
-    stored = prepare_latents(out, latents=latents, checkpoint=checkpoint, data=data, crop=crop,
+    stored = prepare_latents(out, latents=latents, checkpoint=checkpoint,
+                             data=(data[0] if len(data) == 1 else list(data)) if data else None, crop=crop,
                              count=count, seed=seed, progress=not quiet)
     config = OTConfig(lr=lr, samples=samples, max_samples=max(samples, max_samples), rel_tol=rel_tol,
-                      max_steps=steps, source=source, seed=seed)
-    payload = fit_ot(out, stored, config, device=device, save_every=save_every, progress=not quiet)
+                      stall_lr_factor=stall_lr_factor, max_steps=steps, source=source, seed=seed)
+    payload = fit_ot(out, stored, config, device=device, save_every=save_every,
+                     verify_samples=verify_samples, progress=not quiet)
     history = payload["history"]
     last = history[-1] if history else None
     state = "converged" if payload["converged"] else f"not converged after {steps} steps"
@@ -70,4 +78,8 @@ def fit_ot_command(checkpoint: Path | None, data: Path | None, latents: Path | N
     if last:
         click.echo(f"step {last['step']}: max relative cell-measure error {last['max_rel_error']:.3g}, "
                    f"empty cells {100 * last['empty_share']:.2f}%, {last['samples']} samples/step")
+    check = payload.get("verification")
+    if check:
+        click.echo(f"check on {check['samples']} fresh samples: max relative cell-measure error "
+                   f"{check['max_rel_error']:.3g}, empty cells {100 * check['empty_share']:.2f}%")
     click.echo(f"map: {out / 'ot_map.pt'}; diagnostics plot: {out / 'diagnostics.png'}")

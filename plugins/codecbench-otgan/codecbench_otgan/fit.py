@@ -25,7 +25,7 @@ from tqdm import tqdm
 from codecbench.learned.checkpoints import file_sha256, is_exported, read_checkpoint, write_atomic
 from codecbench.learned.data import RandomCrops, list_images
 from codecbench_otgan.artefact import map_payload
-from codecbench_otgan.ot import OTConfig, OTError, SemiDiscreteOTSolver, StepDiagnostics
+from codecbench_otgan.ot import OTConfig, OTError, SemiDiscreteOTSolver, StepDiagnostics, verify_map
 
 LATENTS_FORMAT = "codecbench.otgan.latents/1"
 STATE_FORMAT = "codecbench.otgan.ot-state/1"
@@ -44,7 +44,7 @@ def load_autoencoder(checkpoint: Path) -> torch.nn.Module:
     return model.float().eval()
 
 
-def encode_latents(model: torch.nn.Module, data: Path, crop: int, count: int, seed: int = 0,
+def encode_latents(model: torch.nn.Module, data: Path | list[Path], crop: int, count: int, seed: int = 0,
                    batch_size: int = 32, progress: bool = True) -> tuple[torch.Tensor, tuple[int, ...]]:
     """Quantized latents of ``count`` random ``crop x crop`` training crops, flattened (``N x d``)."""
     if crop % model.stride:
@@ -61,14 +61,15 @@ def encode_latents(model: torch.nn.Module, data: Path, crop: int, count: int, se
     return latents.flatten(1), tuple(latents.shape[1:])
 
 
-def prepare_latents(out: Path, *, latents: Path | None, checkpoint: Path | None, data: Path | None,
+def prepare_latents(out: Path, *, latents: Path | None, checkpoint: Path | None,
+                    data: Path | list[Path] | None,
                     crop: int, count: int, seed: int, progress: bool) -> dict[str, Any]:
     """``out/latents.pt``: reused if present (and from the same source), else encoded or copied."""
     path = out / "latents.pt"
     if latents is not None:
         source = {"latents": str(latents), "sha256": file_sha256(latents)}
     elif checkpoint is not None and data is not None:
-        source = {"checkpoint": str(checkpoint), "sha256": file_sha256(checkpoint), "data": str(data),
+        source = {"checkpoint": str(checkpoint), "sha256": file_sha256(checkpoint), "data": str(data) if isinstance(data, Path) else [str(d) for d in data],
                   "crop": crop, "count": count, "seed": seed}
     else:
         raise OTError("Give --latents FILE, or --checkpoint MODEL.pt with --data DIR")
@@ -117,8 +118,13 @@ def plot_diagnostics(history: list[StepDiagnostics], path: Path) -> None:
 
 
 def fit_ot(out: Path, stored: dict[str, Any], config: OTConfig, *, device: str = "cpu",
-           save_every: int = 25, progress: bool = True) -> dict[str, Any]:
-    """Fit (or resume fitting) the map of ``stored`` latents; write the artefact and the plot."""
+           save_every: int = 25, verify_samples: int = 1_000_000, progress: bool = True) -> dict[str, Any]:
+    """Fit (or resume fitting) the map of ``stored`` latents; write the artefact and the plot.
+
+    The solver stops on its own Monte Carlo estimate; ``verify_samples`` fresh source samples
+    (another seed) then re-measure every cell, and the artefact records that check too
+    (``verification``; skipped when 0).
+    """
     out.mkdir(parents=True, exist_ok=True)
     solver = SemiDiscreteOTSolver(stored["targets"], config, device, weights=stored["weights"])
     state_path = out / "state.pt"
@@ -152,8 +158,10 @@ def fit_ot(out: Path, stored: dict[str, Any], config: OTConfig, *, device: str =
     finally:
         bar.close()
     save()
+    verification = (asdict(verify_map(ot_map, solver.nu, verify_samples, config.seed + 1))
+                     if verify_samples else None)
     payload = map_payload(ot_map, tuple(stored["latent_shape"]), solver.history, solver.converged,
-                          weights=stored["weights"], source=stored["source"])
+                          weights=stored["weights"], source=stored["source"], verification=verification)
     write_atomic(payload, out / "ot_map.pt")
     if solver.history:
         plot_diagnostics(solver.history, out / "diagnostics.png")

@@ -49,6 +49,9 @@ class OTConfig:
     """Adaptive doubling stops at this many samples per step."""
     patience: int = 30
     """Double the samples when ||g|| has not improved for this many steps."""
+    stall_lr_factor: float = 1.0
+    """Also multiply Adam's learning rate by this at each such stall (1: AE-OT's constant rate).
+    Below 1 it damps the oscillation of ``h`` that a constant rate keeps up near the optimum."""
     batch_size: int = 1000
     """Samples drawn and assigned at once; with target_chunk it bounds memory."""
     target_chunk: int = 32_768
@@ -76,6 +79,8 @@ class OTConfig:
             raise OTError(f"max_samples ({self.max_samples}) is below samples ({self.samples})")
         if not self.lr > 0:
             raise OTError(f"lr must be positive, got {self.lr}")
+        if not 0 < self.stall_lr_factor <= 1:
+            raise OTError(f"stall_lr_factor must be in (0, 1], got {self.stall_lr_factor}")
         if self.rel_tol is None and self.grad_tol is None:
             raise OTError("Set rel_tol or grad_tol (or both): the solver needs a stopping tolerance")
 
@@ -210,6 +215,31 @@ class OTMap:
         return self.targets[self.cells(x)]
 
 
+@dataclass(frozen=True)
+class Verification:
+    """Cell measures of a fitted map re-estimated from fresh samples the solver never saw."""
+
+    samples: int
+    max_rel_error: float
+    empty_share: float
+
+
+def verify_map(ot_map: OTMap, nu: torch.Tensor, samples: int, seed: int) -> Verification:
+    """Estimate ``mu(W_i(h))`` from ``samples`` new draws of the source (drawn ``batch_size`` at a
+    time, so memory stays bounded) and compare them with the target measure ``nu``."""
+    c = ot_map.config
+    targets = ot_map.targets
+    sampler = UniformCubeSampler(targets.shape[1], c.source, seed, targets.device, targets.dtype)
+    counts = torch.zeros(targets.shape[0], dtype=torch.int64, device=targets.device)
+    for start, stop in _chunks(samples, c.batch_size):
+        _, index = assign_cells(sampler.draw(stop - start), targets, ot_map.h, c.target_chunk)
+        counts += torch.bincount(index, minlength=targets.shape[0])
+    measures = counts.to(torch.float64) / samples
+    nu = nu.to(measures)
+    return Verification(samples=samples, max_rel_error=float(((measures - nu).abs() / nu).max()),
+                        empty_share=float((counts == 0).double().mean()))
+
+
 class SemiDiscreteOTSolver:
     """Adam on the heights ``h`` of the Brenier potential, with adaptive Monte Carlo sampling.
 
@@ -293,9 +323,11 @@ class SemiDiscreteOTSolver:
             self.best_grad_norm, self.stale_steps = grad_norm, 0
             return
         self.stale_steps += 1
-        if self.stale_steps >= self.config.patience and self.samples < self.config.max_samples:
+        if self.stale_steps >= self.config.patience:
             self.samples = min(2 * self.samples, self.config.max_samples)
             self.stale_steps = 0
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.config.stall_lr_factor
 
     @property
     def done(self) -> bool:

@@ -29,12 +29,15 @@ def fit(out: Path, latents: Path, steps: int) -> str:
 def test_fit_ot_writes_the_map_diagnostics_and_plot(tmp_path: Path) -> None:
     output = fit(tmp_path / "fit", latents_file(tmp_path / "z.pt"), 6)
     assert "12 codes, 10 distinct targets of dimension 3" in output
+    assert "check on 1000000 fresh samples: max relative cell-measure error" in output
     ot_map, shape, payload = load_map(tmp_path / "fit" / "ot_map.pt")
     assert ot_map.targets.shape == (10, 3) and shape == (3,)
     assert sorted(payload["weights"].tolist())[-2:] == [2 / 12, 2 / 12]
     assert len(payload["history"]) == 6
     assert {"energy", "max_rel_error", "empty_share"} <= set(payload["history"][0])
     assert (tmp_path / "fit" / "diagnostics.png").stat().st_size > 0
+    assert payload["verification"]["samples"] == 1_000_000
+    assert 0 <= payload["verification"]["max_rel_error"] < payload["history"][0]["max_rel_error"]
 
 
 def test_fit_ot_resumes_where_it_stopped(tmp_path: Path) -> None:
