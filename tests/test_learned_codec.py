@@ -113,3 +113,14 @@ def test_checkpoint_of_another_codec_rejected(tmp_path):
     write_atomic(export_payload("cheng2020-anchor", {}, {}), path)
     with pytest.raises(CodecError, match="trained for codec 'cheng2020-anchor'"):
         toy_codec(path).load()
+
+
+def test_checkpoint_codecs_lets_a_codec_load_another_names_checkpoint(tmp_path):
+    class Renamed(ToyLearnedCodec):
+        name = "toy-renamed"
+        checkpoint_codecs = ("toy-learned",)
+
+    codec = Renamed()
+    codec.configure(weights=str(save_toy_checkpoint(tmp_path / "toy.pt")))
+    image = synthetic_image(32, 48)
+    assert codec.decode(codec.encode(image, 1)).shape == image.shape

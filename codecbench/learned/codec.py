@@ -59,8 +59,10 @@ class LearnedCodec(Codec):
     Class attributes for subclasses: ``stride`` (the model's total downsampling, e.g. 64),
     ``manifest`` (path of the TOML file declaring shipped checkpoints, or ``None``),
     ``default_lmbda`` (for ``codecbench train`` without ``--lambda``), ``model_config`` (the
-    constructor arguments of a model trained from scratch) and ``preset_model_configs``
-    (overrides per training preset, e.g. a smaller ``N`` for ``small``).
+    constructor arguments of a model trained from scratch), ``preset_model_configs``
+    (overrides per training preset, e.g. a smaller ``N`` for ``small``) and
+    ``checkpoint_codecs`` (other codecs whose exported checkpoints this one also loads: the same
+    model and bitstream trained under another name).
     """
 
     family: ClassVar[str] = "learned"
@@ -71,6 +73,7 @@ class LearnedCodec(Codec):
     model_config: ClassVar[Mapping[str, Any]] = {}
     preset_model_configs: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     options: ClassVar[Mapping[str, Any]] = {"weights": ""}
+    checkpoint_codecs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         super().__init__()
@@ -159,7 +162,7 @@ class LearnedCodec(Codec):
             path, sha256 = spec.file, spec.sha256
         payload = read_checkpoint(path, sha256)
         if is_exported(payload):
-            if payload["codec"] != self.name:
+            if payload["codec"] not in (self.name, *self.checkpoint_codecs):
                 raise CodecError(f"Checkpoint {path} was trained for codec {payload['codec']!r}, "
                                  f"not {self.name!r}")
             model = self.build_model(**payload["model_config"])
