@@ -12,7 +12,7 @@ from PIL import Image
 
 from codecbench.cli import cli
 from codecbench.metrics import weights
-from codecbench.metrics.fid import TORCHSCRIPT_WEIGHTS, FIDMetric, patches
+from codecbench.metrics.fid import TORCHSCRIPT_WEIGHTS, FIDMetric, _batches, patches
 from codecbench.results import ResultStore
 from codecbench.testing import synthetic_image
 
@@ -52,6 +52,11 @@ def test_patches_are_a_grid_plus_a_shifted_grid() -> None:
     assert all(c.shape == (256, 256, 3) for c in crops)
     small = patches(np.zeros((80, 300, 3), np.uint8))
     assert len(small) == 1 and small[0].shape == (80, 300, 3)
+
+
+def test_batches_never_mix_shapes() -> None:
+    crops = [np.zeros((80, 80, 3), np.uint8)] * 3 + [np.zeros((90, 80, 3), np.uint8)] * 2
+    assert [b.shape for b in _batches(crops, 2)] == [(2, 80, 80, 3), (1, 80, 80, 3), (2, 90, 80, 3)]
 
 
 def test_fid_is_zero_for_identical_sets_and_grows_with_distortion(

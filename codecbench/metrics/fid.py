@@ -107,14 +107,26 @@ class InceptionFeatures:
 
 
 def _batches(crops: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Stacks of up to ``size`` consecutive crops of one shape (a new shape starts a new stack)."""
     batch: list[np.ndarray] = []
     for crop in crops:
-        batch.append(crop)
-        if len(batch) == size:
+        if batch and (len(batch) == size or crop.shape != batch[0].shape):
             yield np.stack(batch)
             batch = []
+        batch.append(crop)
     if batch:
         yield np.stack(batch)
+
+
+def _chunks(items: Iterable[tuple[np.ndarray, np.ndarray]], size: int) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
+    chunk: list[tuple[np.ndarray, np.ndarray]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class FIDMetric(Metric):
@@ -160,12 +172,16 @@ class FIDMetric(Metric):
             return torch.zeros((0, 2048), dtype=torch.float64)
         return torch.cat([extractor(batch) for batch in _batches(crops, BATCH)])
 
-    def _reference_features(self, original: np.ndarray) -> "torch.Tensor":  # noqa: F821
-        # The originals' features are the same for every codec and point: computed once each.
-        key = (self.extractor().path, hashlib.sha1(original.tobytes()).hexdigest() + str(original.shape))
-        if key not in self._reference:
-            self._reference[key] = self.features(patches(original))
-        return self._reference[key]
+    def _reference_features(self, originals: list[np.ndarray]) -> list["torch.Tensor"]:  # noqa: F821
+        """Features of each original's patches; computed once per original (the same for every
+        codec and point), the uncached ones in shared batches."""
+        keys = [(self.extractor().path, hashlib.sha1(o.tobytes()).hexdigest() + str(o.shape)) for o in originals]
+        missing = {key: original for key, original in zip(keys, originals) if key not in self._reference}
+        crops = [patches(original) for original in missing.values()]
+        features = self.features([crop for group in crops for crop in group])
+        for key, part in zip(missing, features.split([len(group) for group in crops])):
+            self._reference[key] = part
+        return [self._reference[key] for key in keys]
 
     def compute_set(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
         import torch
@@ -173,11 +189,13 @@ class FIDMetric(Metric):
         from torch_fidelity.metric_kid import kid_features_to_metric
 
         real, fake = [], []
-        for original, reconstruction in tqdm(pairs, desc="fid", unit="img", leave=False,
-                                             file=sys.stderr):
-            check_pair(original, reconstruction)
-            real.append(self._reference_features(original))
-            fake.append(self.features(patches(reconstruction)))
+        # Images are taken BATCH at a time so that small ones (one patch each) share batches.
+        progress = tqdm(pairs, desc="fid", unit="img", leave=False, file=sys.stderr)
+        for chunk in _chunks(progress, BATCH):
+            for original, reconstruction in chunk:
+                check_pair(original, reconstruction)
+            real.extend(self._reference_features([original for original, _ in chunk]))
+            fake.append(self.features([crop for _, reconstruction in chunk for crop in patches(reconstruction)]))
         real_features, fake_features = torch.cat(real), torch.cat(fake)
         n = len(real_features)
         if n < 2:
