@@ -32,12 +32,14 @@ STATE_FORMAT = "codecbench.otgan.ot-state/1"
 
 
 def load_autoencoder(checkpoint: Path) -> torch.nn.Module:
-    """The model of a checkpoint written by ``codecbench train ot|gan|ot_gan``, in eval mode."""
+    """The model of a checkpoint written by ``codecbench train`` for a codec of this plugin, in eval mode."""
+    from codecbench_otgan import OTGANFamilyCodec
     from codecbench_otgan.model import LatentAutoencoder
 
+    family = sorted(cls.name for cls in OTGANFamilyCodec.__subclasses__())
     payload = read_checkpoint(checkpoint)
-    if not is_exported(payload) or payload.get("codec") not in ("ot", "gan", "ot_gan"):
-        raise OTError(f"{checkpoint} is not a checkpoint of codec ot, gan or ot_gan "
+    if not is_exported(payload) or payload.get("codec") not in family:
+        raise OTError(f"{checkpoint} is not a checkpoint of codec {', '.join(family)} "
                       "(train one with `codecbench train ot ...`)")
     model = LatentAutoencoder(**payload["model_config"])
     model.load_state_dict(payload["state_dict"])

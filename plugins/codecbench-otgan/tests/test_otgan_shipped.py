@@ -6,7 +6,7 @@ import pytest
 
 from codecbench.learned.checkpoints import file_sha256
 from codecbench.testing import check_codec, synthetic_image
-from codecbench_otgan import GANCodec, OTCodec, OTGANCodec
+from codecbench_otgan import GANCodec, GANFacesCodec, OTCodec, OTFacesCodec, OTGANCodec, OTGANFacesCodec
 
 
 @pytest.mark.parametrize(("codec_class", "count"), [(OTGANCodec, 3), (GANCodec, 1), (OTCodec, 1)])
@@ -23,3 +23,15 @@ def test_shipped_checkpoints(codec_class: type, count: int) -> None:
         assert "--data /work/shared/datasets/train-photos" in spec.training_command  # never Kodak
     assert codec.unavailable_reason() is None
     check_codec(codec, synthetic_image(64, 96))
+
+
+@pytest.mark.parametrize("codec_class", [OTGANFacesCodec, GANFacesCodec, OTFacesCodec])
+def test_shipped_face_checkpoints(codec_class: type) -> None:
+    codec = codec_class()
+    (spec,) = codec.shipped_checkpoints()
+    assert file_sha256(spec.file) == spec.sha256 and spec.file.stat().st_size < 5 * 2**20
+    command = spec.training_command
+    assert command.split()[:2] == ["codecbench", "train"] and command.split()[2] in (codec.name, codec.variant)
+    assert "faces/celeba" in command and "faces/mtfl/lfw_5590" in command and "AFLW" not in command  # held out
+    assert codec.unavailable_reason() is None
+    check_codec(codec, synthetic_image(80, 80))
