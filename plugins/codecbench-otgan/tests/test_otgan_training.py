@@ -66,3 +66,15 @@ def test_gan_uses_encoder_latents_only() -> None:
     task = OTGANTask(tiny_model().train(), lmbda=0.01, variant="gan")
     task.loss(torch.rand(2, 3, 32, 32))
     assert task.pool is None and len(task._fakes) == 1
+
+
+def test_the_gan_stage_trains_the_decoder_and_keeps_the_encoder() -> None:
+    model = tiny_model().train()
+    task = OTGANTask(model, lmbda=0.01, variant="gan")
+    assert {id(p) for p in task.main_parameters()} == {id(p) for p in model.decoder.parameters()}
+    loss, _ = task.loss(torch.rand(2, 3, 32, 32))
+    loss.backward()
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert all(p.grad is not None for p in model.decoder.parameters())
+    ot_task = OTGANTask(tiny_model(), lmbda=0.01, variant="ot")
+    assert len(ot_task.main_parameters()) > len(list(ot_task.model.decoder.parameters()))
