@@ -1,5 +1,6 @@
-"""Cheng2020 codecs on tiny models: real bitstreams decode to the model's reconstruction,
-CompressAI-official state dicts load, and checkpoints with a wrong checksum are refused."""
+"""Cheng2020 codecs on tiny single-Gaussian models (CompressAI's own classes, used for its official
+files and for checkpoints trained before the mixture): real bitstreams decode to the model's
+reconstruction, CompressAI-official state dicts load, checkpoints with a wrong checksum are refused."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, 
 from codecbench.testing import synthetic_image
 from codecbench_cheng2020 import Cheng2020Anchor, Cheng2020Attention, Cheng2020Codec
 
-from cheng2020_tiny import TINY, configured, save_exported, tiny_model
+from cheng2020_tiny import SINGLE, TINY, configured, save_exported, tiny_model
 
 CODECS = [Cheng2020Anchor, Cheng2020Attention]
 
@@ -45,13 +46,13 @@ def coded_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("codec_class", CODECS)
 @pytest.mark.parametrize("height, width", [(64, 96), (37, 71)])
 def test_decoded_bytes_equal_the_models_reconstruction(codec_class, height, width, tmp_path):
-    codec = configured(codec_class, save_exported(codec_class(), tmp_path / "model.pt"))
+    codec = configured(codec_class, save_exported(codec_class(), tmp_path / "model.pt", config=SINGLE))
     image = synthetic_image(height, width)
     data = codec.encode(image, 1)
     decoded = codec.decode(data)
     assert decoded.shape == image.shape and decoded.dtype == np.uint8
 
-    model = tiny_model(codec_class())
+    model = tiny_model(codec_class(), config=SINGLE)
     x_hat = coded_forward(model, pad_to_stride(image_to_tensor(image), codec.stride))
     expected = tensor_to_image(crop_to(x_hat, height, width))
     # Same layers, different evaluation order (per-position convolutions in the coder): float
@@ -79,9 +80,9 @@ def legacy_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("codec_class", CODECS)
 def test_compressai_official_state_dict_loads(codec_class, tmp_path):
-    exported = configured(codec_class, save_exported(codec_class(), tmp_path / "model.pt"))
+    exported = configured(codec_class, save_exported(codec_class(), tmp_path / "model.pt", config=SINGLE))
     official = tmp_path / f"{codec_class.name}-1-abcdef12.pth.tar"
-    state_dict = legacy_keys(tiny_model(codec_class()).state_dict())
+    state_dict = legacy_keys(tiny_model(codec_class(), config=SINGLE).state_dict())
     assert "entropy_bottleneck._biases.0" in state_dict and "g_a.0.downsample.weight" in state_dict
     torch.save(state_dict, official)
     bare = configured(codec_class, official)  # N=8 is read from the weights, not the default 192
@@ -131,8 +132,8 @@ def test_checksum_mismatch_is_refused(tmp_path):
 def test_faster_coding_is_identical_to_compressai(codec_class):
     import compressai.models
 
-    model = tiny_model(codec_class())
-    original = getattr(compressai.models, codec_class.architecture)(**TINY).eval()
+    model = tiny_model(codec_class(), config=SINGLE)
+    original = getattr(compressai.models, codec_class.architecture)(**SINGLE).eval()
     original.load_state_dict(model.state_dict())
     for m in (model, original):
         m.update(force=True)
@@ -167,6 +168,7 @@ def test_attention_model_starts_from_anchor_checkpoint():
     model = tiny_model(Cheng2020Attention(), seed=2)
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
     Cheng2020Attention().load_init_weights(model, export_payload("cheng2020-anchor", TINY, anchor.state_dict()))
+    assert torch.equal(model.entropy_parameters[-1].weight, anchor.entropy_parameters[-1].weight)
     assert torch.equal(model.g_a[0].conv1.weight, anchor.g_a[0].conv1.weight)
     assert torch.equal(model.g_a[4].conv1.weight, anchor.g_a[3].conv1.weight)  # after an attention block
     assert torch.equal(model.g_s[1].conv1.weight, anchor.g_s[0].conv1.weight)

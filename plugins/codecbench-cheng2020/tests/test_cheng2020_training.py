@@ -60,4 +60,4 @@ def test_killed_training_resumes_exactly(tmp_path):
     assert torch.equal(a["rng_cpu"], b["rng_cpu"])
     exported = read_checkpoint(split_out / "model.pt")
     assert is_exported(exported) and exported["codec"] == "cheng2020-anchor"
-    assert exported["model_config"] == {"N": 8} and exported["step"] == STEPS
+    assert exported["model_config"] == {"N": 8, "mixtures": 3} and exported["step"] == STEPS
