@@ -9,7 +9,7 @@ from codecbench.testing import check_codec, synthetic_image
 from codecbench_otgan import GANCodec, GANFacesCodec, OTCodec, OTFacesCodec, OTGANCodec, OTGANFacesCodec
 
 
-@pytest.mark.parametrize(("codec_class", "count"), [(OTGANCodec, 3), (GANCodec, 1), (OTCodec, 1)])
+@pytest.mark.parametrize(("codec_class", "count"), [(OTGANCodec, 4), (GANCodec, 4), (OTCodec, 4)])
 def test_shipped_checkpoints(codec_class: type, count: int) -> None:
     codec = codec_class()
     specs = codec.shipped_checkpoints()
