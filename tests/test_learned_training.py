@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,11 @@ def test_diverged_run_stops_without_overwriting_last_good_state(image_folder, tm
     state = read_checkpoint(tmp_path / "run" / "last.pt")
     assert state["step"] == 2
     assert all(torch.isfinite(v).all() for v in state["modules"]["model"].values())
+
+
+def test_a_run_stopped_by_its_time_budget_validates_its_last_step(image_folder, tmp_path):
+    result = train(toy_task, toy_config(image_folder, tmp_path / "run", steps=50, max_minutes=1e-9),
+                   codec="toy-learned")
+    assert result.step < 50 and set(result.val_stats) >= {"bpp", "psnr"}
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if row["split"] == "val"] == [result.step]

@@ -390,8 +390,16 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
         with open(log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
+    def validate_and_log() -> dict[str, float]:
+        stats = validate(task, val_images, device)
+        log("val", stats)
+        bar.write(f"step {run.step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()),
+                  file=sys.stderr)
+        return stats
+
     recent: list[dict[str, float]] = []
     val_stats: dict[str, float] = {}
+    val_step: int | None = None
     budget_s = config.max_minutes * 60 if config.max_minutes is not None else math.inf
     bar = tqdm(total=config.steps, initial=run.step, desc=f"train {codec}", unit="step",
                file=sys.stderr, disable=not config.progress, dynamic_ncols=True)
@@ -408,12 +416,13 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
             if run.step % config.log_every == 0:
                 log("train", _mean_stats(recent))
             if val_images and (run.step % config.val_every == 0 or run.step == config.steps):
-                val_stats = validate(task, val_images, device)
-                log("val", val_stats)
-                bar.write(f"step {run.step}: validation " + ", ".join(
-                    f"{k} {v:.4g}" for k, v in val_stats.items()), file=sys.stderr)
+                val_stats, val_step = validate_and_log(), run.step
             if run.step % config.checkpoint_every == 0:
                 save()
+        if val_images and val_step != run.step:
+            # Stopped by --max-minutes (or resumed) between validations: the figures reported are
+            # those of the checkpoint written below.
+            val_stats, val_step = validate_and_log(), run.step
     except KeyboardInterrupt:
         save()
         raise
