@@ -100,7 +100,7 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
     model_config = {**codec.model_config, **codec.preset_model_configs.get(preset or "", {}),
                     **parse_model_options(model_pairs)}
     config = apply_preset(
-        TrainConfig(data=data[0] if len(data) == 1 else data, out=out, lmbda=codec.default_lmbda), preset, val=val,
+        TrainConfig(data=data, out=out, lmbda=codec.default_lmbda), preset, val=val,
         val_count=val_count, lmbda=lmbda, steps=steps, max_minutes=max_minutes,
         batch_size=batch_size, crop=crop, lr=lr, lr_milestones=parse_milestones(lr_milestones),
         init=init, device=device, threads=threads, seed=seed, val_every=val_every,

@@ -106,7 +106,11 @@ def read_checkpoint(path: Path, sha256: str | None = None) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CodecError(f"Cannot load checkpoint {path}: {exc}") from exc
+        # torch's own message runs to a page and suggests weights_only=False, which would run code
+        # from the file: name the error only.
+        raise CodecError(f"Cannot load checkpoint {path}: not a torch file of tensors and plain values "
+                         f"({type(exc).__name__}); pass a model.pt written by `codecbench train` or an "
+                         "official CompressAI checkpoint") from exc
     if not isinstance(payload, dict):
         raise CodecError(f"Checkpoint {path} holds a {type(payload).__name__}, not a dict")
     return payload

@@ -139,7 +139,7 @@ class TrainConfig:
     change on resume."""
 
     data: Path | tuple[Path, ...]
-    """One folder of training images, or several."""
+    """The folder of training images, or several folders."""
     out: Path
     val: Path | None = None
     val_count: int = 8

@@ -4,8 +4,8 @@ A dataset-level metric (``kind = "set"``). Full-resolution images are cut into 2
 a non-overlapping grid plus a second grid shifted by 128 px in both directions (Mentzer et al.
 2020, HiFiC), and Inception pool features (2048-d) of the reconstructions' patches are compared
 with those of the originals' patches. Few images give few patches (Kodak: 24 images of 768x512
-give 192 patches; images smaller than 256 px count whole, one patch each), and FID on so few samples is noisy and biased upwards, as HiFiC notes: compare
-codecs on the same dataset only.
+give 192 patches; images smaller than 256 px count whole, one patch each), and FID on so few
+samples is noisy and biased upwards, as HiFiC notes: compare codecs on the same dataset only.
 
 Feature extractor, in order: torch-fidelity's own Inception weights when found (weights directory
 ``fid/`` or the torch hub cache), else a local TorchScript Inception
@@ -118,10 +118,14 @@ def _batches(crops: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.stack(batch)
 
 
-def _chunks(items: Iterable[tuple[np.ndarray, np.ndarray]], size: int) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
-    chunk: list[tuple[np.ndarray, np.ndarray]] = []
-    for item in items:
-        chunk.append(item)
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def _chunks(pairs: Iterable[Pair], size: int) -> Iterator[list[Pair]]:
+    """Lists of ``size`` consecutive pairs (the last one shorter)."""
+    chunk: list[Pair] = []
+    for pair in pairs:
+        chunk.append(pair)
         if len(chunk) == size:
             yield chunk
             chunk = []
@@ -175,7 +179,8 @@ class FIDMetric(Metric):
     def _reference_features(self, originals: list[np.ndarray]) -> list["torch.Tensor"]:  # noqa: F821
         """Features of each original's patches; computed once per original (the same for every
         codec and point), the uncached ones in shared batches."""
-        keys = [(self.extractor().path, hashlib.sha1(o.tobytes()).hexdigest() + str(o.shape)) for o in originals]
+        path = self.extractor().path
+        keys = [(path, hashlib.sha1(o.tobytes()).hexdigest() + str(o.shape)) for o in originals]
         missing = {key: original for key, original in zip(keys, originals) if key not in self._reference}
         crops = [patches(original) for original in missing.values()]
         features = self.features([crop for group in crops for crop in group])

@@ -63,8 +63,7 @@ def fit_ot_command(checkpoint: Path | None, data: tuple[Path, ...], latents: Pat
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
-    stored = prepare_latents(out, latents=latents, checkpoint=checkpoint,
-                             data=(data[0] if len(data) == 1 else list(data)) if data else None, crop=crop,
+    stored = prepare_latents(out, latents=latents, checkpoint=checkpoint, data=list(data), crop=crop,
                              count=count, seed=seed, progress=not quiet)
     config = OTConfig(lr=lr, samples=samples, max_samples=max(samples, max_samples), rel_tol=rel_tol,
                       stall_lr_factor=stall_lr_factor, max_steps=steps, source=source, seed=seed)

@@ -46,7 +46,7 @@ def load_autoencoder(checkpoint: Path) -> torch.nn.Module:
     return model.float().eval()
 
 
-def encode_latents(model: torch.nn.Module, data: Path | list[Path], crop: int, count: int, seed: int = 0,
+def encode_latents(model: torch.nn.Module, data: list[Path], crop: int, count: int, seed: int = 0,
                    batch_size: int = 32, progress: bool = True) -> tuple[torch.Tensor, tuple[int, ...]]:
     """Quantized latents of ``count`` random ``crop x crop`` training crops, flattened (``N x d``)."""
     if crop % model.stride:
@@ -63,16 +63,15 @@ def encode_latents(model: torch.nn.Module, data: Path | list[Path], crop: int, c
     return latents.flatten(1), tuple(latents.shape[1:])
 
 
-def prepare_latents(out: Path, *, latents: Path | None, checkpoint: Path | None,
-                    data: Path | list[Path] | None,
+def prepare_latents(out: Path, *, latents: Path | None, checkpoint: Path | None, data: list[Path],
                     crop: int, count: int, seed: int, progress: bool) -> dict[str, Any]:
     """``out/latents.pt``: reused if present (and from the same source), else encoded or copied."""
     path = out / "latents.pt"
     if latents is not None:
         source = {"latents": str(latents), "sha256": file_sha256(latents)}
-    elif checkpoint is not None and data is not None:
-        source = {"checkpoint": str(checkpoint), "sha256": file_sha256(checkpoint), "data": str(data) if isinstance(data, Path) else [str(d) for d in data],
-                  "crop": crop, "count": count, "seed": seed}
+    elif checkpoint is not None and data:
+        source = {"checkpoint": str(checkpoint), "sha256": file_sha256(checkpoint),
+                  "data": [str(d) for d in data], "crop": crop, "count": count, "seed": seed}
     else:
         raise OTError("Give --latents FILE, or --checkpoint MODEL.pt with --data DIR")
     if path.is_file():
