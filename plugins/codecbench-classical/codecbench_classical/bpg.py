@@ -3,7 +3,9 @@
 The command lines are those of CompressAI's bench (``compressai/utils/bench/codecs.py``):
 ``bpgenc -o OUT -q QP -f 444 -e x265 -c ycbcr -b 8 IN.png`` and ``bpgdec -o OUT.png IN.bpg``.
 The binaries come from the ``bpgenc``/``bpgdec`` codec options, else the ``CODECBENCH_BPGENC``/
-``CODECBENCH_BPGDEC`` environment variables, else ``PATH``.
+``CODECBENCH_BPGDEC`` environment variables, else the folder of the running Python (a virtualenv's
+``bin``, where ``scripts/build_bpg.sh`` installs them), else ``PATH``. Which HEVC encoders the
+installed ``bpgenc`` offers (x265, JCTVC or both, depending on its build) is read once from its help.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -27,10 +30,10 @@ MAX_QP = 51
 BPG_MAGIC = b"BPG\xfb"
 ENV_VARS = {"bpgenc": "CODECBENCH_BPGENC", "bpgdec": "CODECBENCH_BPGDEC"}
 INSTALL_HINT = (
-    "build libbpg from https://bellard.org/bpg/ (needs cmake, yasm, libpng-dev, libjpeg-dev: "
-    "'make USE_BPGVIEW= USE_EMCC= bpgenc bpgdec', then put bpgenc and bpgdec on PATH; "
-    "on macOS 'brew install libbpg'), or pass -o bpgenc=PATH -o bpgdec=PATH, "
-    "or set CODECBENCH_BPGENC / CODECBENCH_BPGDEC"
+    "run 'bash scripts/build_bpg.sh [libbpg-0.9.8.tar.gz]' in a codecbench checkout (builds bpgenc and "
+    "bpgdec from libbpg 0.9.8, https://bellard.org/bpg/, into the virtualenv), or build libbpg yourself "
+    "and put bpgenc and bpgdec on PATH (macOS: 'brew install libbpg'), or pass -o bpgenc=PATH "
+    "-o bpgdec=PATH, or set CODECBENCH_BPGENC / CODECBENCH_BPGDEC"
 )
 
 
@@ -39,15 +42,32 @@ def qp_of(point: int) -> int:
     return MAX_QP - point
 
 
+def installed_dir() -> Path:
+    """The folder of the running Python: a virtualenv's ``bin``, where the build script installs."""
+    return Path(sys.executable).parent
+
+
 @functools.cache
-def bpgenc_version(bpgenc: str) -> str:
-    """The version that ``bpgenc -h`` prints ("BPG Image Encoder version 0.9.8"), or "unknown"."""
+def bpgenc_help(bpgenc: str) -> str:
+    """What ``bpgenc -h`` prints (it exits with status 1), or "" when it cannot run."""
     try:
         run = subprocess.run([bpgenc, "-h"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    found = re.search(r"version\s+(\S+)", run.stdout + run.stderr)
+        return ""
+    return run.stdout + run.stderr
+
+
+def bpgenc_version(bpgenc: str) -> str:
+    """The version that ``bpgenc -h`` prints ("BPG Image Encoder version 0.9.8"), or "unknown"."""
+    found = re.search(r"version\s+(\S+)", bpgenc_help(bpgenc))
     return found.group(1) if found else "unknown"
+
+
+def bpgenc_encoders(bpgenc: str) -> tuple[str, ...] | None:
+    """The HEVC encoders this ``bpgenc`` was built with ("x265", "jctvc"), from its help line
+    ``-e encoder  select the HEVC encoder (x265 jctvc, default = x265)``; None when not listed."""
+    found = re.search(r"select the HEVC encoder \(([^,)]*)", bpgenc_help(bpgenc))
+    return tuple(found.group(1).split()) if found else None
 
 
 class BPG(Codec):
@@ -56,8 +76,10 @@ class BPG(Codec):
         "BPG (libbpg bpgenc/bpgdec binaries), HEVC intra, YCbCr 4:4:4 by default (-o chroma=420), "
         "x265 encoder by default (-o encoder=jctvc), 8 bits; point = 51 - QP"
     )
-    # QP 51 (the coarsest quantizer) up to QP 20; point = 51 - QP keeps points ordered by rate.
-    points = (0, 4, 8, 12, 16, 19, 22, 25, 28, 31)
+    # QP 51 (the coarsest quantizer, the lowest rate) up to QP 22; point = 51 - QP keeps points
+    # ordered by rate. Dense at low rates, and every QP of CompressAI's published BPG Kodak curve
+    # (47, 42, 37, 32, 27, 22) is included so the sweep can be checked against it.
+    points = (0, 2, 4, 6, 9, 11, 14, 16, 19, 24, 29)
     point_range = (0, MAX_QP)
     options = {"chroma": "444", "encoder": "x265", "bpgenc": "", "bpgdec": ""}
 
@@ -70,9 +92,12 @@ class BPG(Codec):
         return "", "PATH"
 
     def binary(self, tool: str) -> str | None:
-        """Path of ``tool`` ("bpgenc" or "bpgdec"): codec option, then environment, then PATH."""
+        """Path of ``tool`` ("bpgenc" or "bpgdec"): codec option, then environment, then the
+        running Python's folder, then PATH."""
         given, _ = self.configured_binary(tool)
-        return shutil.which(given or tool)
+        if given:
+            return shutil.which(given)
+        return shutil.which(tool, path=str(installed_dir())) or shutil.which(tool)
 
     def unavailable_reason(self) -> str | None:
         problems = []
@@ -80,10 +105,17 @@ class BPG(Codec):
             if self.binary(tool) is None:
                 given, origin = self.configured_binary(tool)
                 problems.append(f"{tool} {given!r} (from {origin}) is not an executable" if given
-                                else f"{tool} not found on PATH")
-        if not problems:
-            return None
-        return f"{'; '.join(problems)}. To install: {INSTALL_HINT}"
+                                else f"{tool} not found in {installed_dir()} or on PATH")
+        if problems:
+            return f"{'; '.join(problems)}. To install: {INSTALL_HINT}"
+        bpgenc = self.binary("bpgenc")
+        encoder = choice_option(self, "encoder", ("x265", "jctvc"))
+        offered = bpgenc_encoders(bpgenc)
+        if offered is not None and encoder not in offered:
+            return (f"{bpgenc} was built without the {encoder} encoder (it offers "
+                    f"{', '.join(offered) or 'none'}): pass -o encoder={offered[0] if offered else 'x265'}, "
+                    f"or rebuild both with 'bash scripts/build_bpg.sh'")
+        return None
 
     def version(self) -> str:
         bpgenc = self.binary("bpgenc")

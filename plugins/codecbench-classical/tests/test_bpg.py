@@ -35,7 +35,9 @@ args = sys.argv[1:]
 with open(os.environ["FAKE_BPG_LOG"], "a") as log:
     log.write(json.dumps(["bpgenc"] + args) + "\\n")
 if args == ["-h"]:
-    print("BPG Image Encoder version 0.9.8\\nusage: bpgenc [options] infile.[jpg|png]")
+    print("BPG Image Encoder version 0.9.8\\nusage: bpgenc [options] infile.[jpg|png]\\n"
+          "-e encoder           select the HEVC encoder (" + os.environ.get("FAKE_BPG_ENCODERS", "x265 jctvc")
+          + ", default = x265)")
     sys.exit(1)
 if os.environ.get("FAKE_BPG_FAIL"):
     sys.stderr.write("stand-in failure: could not encode\\n")
@@ -74,6 +76,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]
     log = tmp_path / "bpg-calls.jsonl"
     monkeypatch.setenv("FAKE_BPG_LOG", str(log))
     monkeypatch.setenv("PATH", str(folder) + os.pathsep + os.defpath)
+    monkeypatch.setattr(bpg, "installed_dir", lambda: folder)  # hide binaries built into the venv
     for var in bpg.ENV_VARS.values():
         monkeypatch.delenv(var, raising=False)
     return {
@@ -173,8 +176,9 @@ def test_missing_binaries_make_bpg_unavailable_with_install_instructions(stand_i
         stand_in[script].unlink()
     reason = BPG().unavailable_reason()
     assert reason is not None
-    assert "bpgenc not found on PATH; bpgdec not found on PATH" in reason
-    assert "https://bellard.org/bpg/" in reason and "CODECBENCH_BPGENC" in reason
+    assert "bpgenc not found in " in reason and "bpgdec not found in " in reason and "or on PATH" in reason
+    assert "scripts/build_bpg.sh" in reason and "https://bellard.org/bpg/" in reason
+    assert "CODECBENCH_BPGENC" in reason and "\n" not in reason
     assert BPG().version() == "unavailable"
     with pytest.raises(CodecUnavailableError, match="Codec 'bpg' is unavailable"):
         BPG().encode(synthetic_image(), 25)
@@ -221,3 +225,50 @@ def test_runs_end_to_end_through_the_cli_with_the_stand_in(stand_in: dict[str, P
     assert [(r["point"], r["status"], r["codec_version"]) for r in rows] == [
         (10.0, "ok", "libbpg-0.9.8"), (31.0, "ok", "libbpg-0.9.8")]
     assert all(r["bpp"] == 8 * r["nbytes"] / (64 * 96) for r in rows)
+
+
+def test_binaries_in_the_running_pythons_folder_come_before_path(
+    stand_in: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv_bin = tmp_path / "venv-bin"
+    venv_bin.mkdir()
+    for tool in ("bpgenc", "bpgdec"):
+        stand_in[tool].rename(stand_in[tool].with_name(tool))  # also on PATH
+        write_script(venv_bin / tool, FAKE_BPGENC if tool == "bpgenc" else FAKE_BPGDEC)
+    monkeypatch.setattr(bpg, "installed_dir", lambda: venv_bin)
+    assert BPG().binary("bpgenc") == str(venv_bin / "bpgenc")
+    assert BPG().unavailable_reason() is None
+
+
+@pytest.mark.parametrize(("offered", "encoder", "available"), [
+    ("jctvc", "x265", False), ("jctvc", "jctvc", True), ("x265", "jctvc", False), ("x265 jctvc", "jctvc", True)])
+def test_a_bpgenc_without_the_configured_encoder_is_unavailable(
+    stand_in: dict[str, Path], monkeypatch: pytest.MonkeyPatch, offered: str, encoder: str, available: bool
+) -> None:
+    monkeypatch.setenv("FAKE_BPG_ENCODERS", offered)
+    bpg.bpgenc_help.cache_clear()
+    try:
+        reason = stand_in_codec(stand_in, encoder=encoder).unavailable_reason()
+    finally:
+        bpg.bpgenc_help.cache_clear()
+    if available:
+        assert reason is None
+    else:
+        assert reason is not None and f"built without the {encoder} encoder" in reason
+        assert f"it offers {offered}" in reason and "scripts/build_bpg.sh" in reason
+
+
+def test_list_calls_a_jctvc_only_build_unavailable_for_the_default_encoder(
+    stand_in: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_BPG_ENCODERS", "jctvc")
+    monkeypatch.setenv("CODECBENCH_BPGENC", str(stand_in["bpgenc"]))
+    monkeypatch.setenv("CODECBENCH_BPGDEC", str(stand_in["bpgdec"]))
+    bpg.bpgenc_help.cache_clear()
+    try:
+        listing = CliRunner().invoke(cli, ["list", "codecs"])
+    finally:
+        bpg.bpgenc_help.cache_clear()
+    assert listing.exit_code == 0, listing.output
+    (line,) = [line for line in listing.output.splitlines() if line.split()[:1] == ["bpg"]]
+    assert "unavailable:" in line and "built without the x265 encoder" in line
