@@ -233,3 +233,57 @@ def test_a_run_stopped_by_its_time_budget_validates_its_last_step(image_folder, 
     assert result.step < 50 and set(result.val_stats) >= {"bpp", "psnr"}
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows if row["split"] == "val"] == [result.step]
+
+
+def test_speed_settings_train_and_are_recorded(image_folder, tmp_path):
+    from codecbench.learned.training import resolve_precision
+
+    config = toy_config(image_folder, tmp_path / "run", steps=2, precision="bf16", channels_last=True,
+                        threads=1)
+    result = train(toy_task, config, codec="toy-learned")
+    exported = read_checkpoint(result.model_path)
+    expected = resolve_precision("bf16", torch.device("cpu"))  # fp32 where the CPU lacks bf16
+    assert exported["throughput"]["precision"] == result.throughput["precision"] == expected
+    assert exported["throughput"]["channels_last"] is True and exported["throughput"]["threads"] == 1
+    assert exported["throughput"]["crops_per_s"] > 0
+    assert exported["train_config"]["precision"] == "bf16"
+    assert all(torch.isfinite(v).all() for v in exported["state_dict"].values() if v.is_floating_point())
+    curve = (tmp_path / "run" / "curve.csv").read_text().splitlines()
+    assert curve[0].startswith("step,wall_s,time,") and "bpp" in curve[0] and len(curve) == 2
+    with pytest.raises(TrainingError, match='Invalid precision "fp8"'):
+        resolve_precision("fp8", torch.device("cpu"))
+
+
+def test_bf16_falls_back_to_fp32_where_unsupported(monkeypatch):
+    from codecbench.learned import training
+
+    monkeypatch.setattr(training, "bf16_unsupported_reason", lambda device: "no AMX here")
+    assert training.resolve_precision("bf16", torch.device("cpu")) == "fp32"
+
+
+def test_train_command_speed_options(image_folder, tmp_path, registered_plugin):
+    from codecbench import hookimpl
+    from codecbench.cli import cli
+
+    class Plugin:
+        @hookimpl
+        def register_codecs(self, register):
+            register(ToyLearnedCodec())
+
+    registered_plugin(Plugin(), "toy-learned-plugin")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, [
+        "train", "toy-learned", "--data", str(image_folder), "--out", str(out), "--steps", "1",
+        "--crop", "64", "--batch-size", "2", "--val-count", "1", "--device", "cpu", "-q",
+        "--precision", "bf16", "--channels-last", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "throughput:" in result.output and "crops/s" in result.output
+    assert read_checkpoint(out / "model.pt")["train_config"]["channels_last"] is True
+
+
+def test_shared_losses():
+    from codecbench.learned import bits_per_pixel, discriminator_adversarial_loss, psnr_from_mse
+
+    assert float(bits_per_pixel({"y": torch.full((1, 2, 2, 2), 0.5)}, 4)) == pytest.approx(2.0)
+    assert psnr_from_mse(0.01) == pytest.approx(20.0)
+    assert float(discriminator_adversarial_loss(torch.zeros(2), torch.zeros(2))) == pytest.approx(1.3863, 1e-3)

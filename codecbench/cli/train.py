@@ -68,7 +68,14 @@ def parse_model_options(pairs: tuple[str, ...]) -> dict[str, object]:
 @click.option("--init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Start from these weights (e.g. fine-tune another lambda's model.pt).")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when available), cpu or cuda.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (benchmarks/training_throughput.py measures what helps).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16: autocast the forward passes to bfloat16 (AMX / AVX-512-BF16 CPUs, recent "
+                   "GPUs; falls back to fp32 with a message elsewhere). Weights, optimizer state "
+                   "and validation stay fp32.")
+@click.option("--channels-last", is_flag=True, help="Channels-last memory format for the modules and batches.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (slow first steps).")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
 @click.option("--val-every", type=click.IntRange(min=1), default=None, help="Validate every N steps.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
@@ -83,7 +90,7 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
                   lr: float | None, lr_milestones: str | None, model_pairs: tuple[str, ...],
                   init: Path | None, device: str, threads: int | None, seed: int | None,
                   val_every: int | None, checkpoint_every: int | None, export_half: bool,
-                  quiet: bool) -> None:
+                  quiet: bool, precision: str, channels_last: bool, compile_: bool) -> None:
     """Train the model of a learned CODEC on a folder of images.
 
     Rerunning the same command resumes from OUT/last.pt (exactly: optimizer, schedule, step and
@@ -105,12 +112,16 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
         batch_size=batch_size, crop=crop, lr=lr, lr_milestones=parse_milestones(lr_milestones),
         init=init, device=device, threads=threads, seed=seed, val_every=val_every,
         checkpoint_every=checkpoint_every, model_config=model_config, export_half=export_half,
-        progress=not quiet)
+        progress=not quiet, precision=precision, channels_last=channels_last, compile=compile_)
     command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(lambda: codec.training_task(codec.build_model(**model_config), config.lmbda),
                    config, codec=codec.name, export_info={"training_command": command},
                    load_init=codec.load_init_weights)
     stats = ", ".join(f"{k} {v:.4g}" for k, v in result.val_stats.items()) or "none run"
     click.echo(f"step {result.step}, {result.wall_s / 60:.1f} min of training; validation: {stats}")
+    if result.throughput.get("crops_per_s"):
+        click.echo(f"throughput: {result.throughput['crops_per_s']} crops/s ({result.throughput['precision']}, "
+                   f"{result.throughput['threads']} threads, channels-last {result.throughput['channels_last']}, "
+                   f"compile {result.throughput['compile']})")
     click.echo(f"checkpoint: {result.model_path} (use: codecbench run --codec {codec.name} "
                f"--weights {result.model_path})")

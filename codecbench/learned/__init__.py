@@ -5,7 +5,9 @@
 * :class:`Bitstream`: the container (magic, format version, codec, checkpoint id, size, streams, CRC);
 * :func:`train`, :class:`TrainConfig`, :class:`TrainingTask` (with adversarial hooks) and
   :class:`RateDistortionTask`: the training pipeline behind ``codecbench train``;
-* :class:`CheckpointSpec` and :func:`load_manifest`: shipped checkpoints, verified by sha256.
+* :class:`CheckpointSpec` and :func:`load_manifest`: shipped checkpoints, verified by sha256;
+* :mod:`~codecbench.learned.losses`: the shared losses (bpp from likelihoods, PSNR from MSE,
+  :class:`LPIPSLoss`, the non-saturating adversarial losses).
 
 Importing this package imports torch, so the core imports it lazily (never when listing codecs).
 """
@@ -19,6 +21,13 @@ from codecbench.learned.checkpoints import (
     shipped_checkpoints_dir,
 )
 from codecbench.learned.codec import LearnedCodec
+from codecbench.learned.losses import (
+    LPIPSLoss,
+    bits_per_pixel,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    psnr_from_mse,
+)
 from codecbench.learned.padding import crop_to, pad_to_stride
 from codecbench.learned.training import (
     PRESETS,
@@ -33,15 +42,20 @@ __all__ = [
     "PRESETS",
     "Bitstream",
     "CheckpointSpec",
+    "LPIPSLoss",
     "LearnedCodec",
     "RateDistortionTask",
     "TrainConfig",
     "TrainingError",
     "TrainingTask",
+    "bits_per_pixel",
     "crop_to",
+    "discriminator_adversarial_loss",
     "file_sha256",
+    "generator_adversarial_loss",
     "load_manifest",
     "pad_to_stride",
+    "psnr_from_mse",
     "read_checkpoint",
     "shipped_checkpoints_dir",
     "train",

@@ -7,15 +7,26 @@ configurable steps, gradient clipping, a tqdm bar with live loss/bpp/PSNR, perio
 held-out images, and checkpoints that resume exactly (model, optimizers, schedulers, step, RNG).
 
 Files in the output folder: ``last.pt`` (full training state, for resuming), ``model.pt`` (the
-shippable checkpoint: see :mod:`codecbench.learned.checkpoints`) and ``log.jsonl`` (one line per
-logged training interval and per validation).
+shippable checkpoint: see :mod:`codecbench.learned.checkpoints`), ``log.jsonl`` (one line per
+logged training interval and per validation) and ``curve.csv`` (the learning curve: one row per
+validation with step, training wall time, clock time and the validation figures).
+
+Speed settings (they may change on resume and do not define the run): ``precision`` (``fp32``, or
+``bf16`` autocast for the forward passes, with a logged fall-back to fp32 where the CPU or GPU has
+no bf16 support), ``channels_last`` memory format, ``threads`` and ``compile``
+(:meth:`TrainingTask.compile`). The chosen settings and the measured training crops/s are stored in
+``model.pt`` (``throughput``) and in each logged training interval.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
+import csv
 import json
+import logging
 import math
+import platform
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -36,7 +47,11 @@ from codecbench.learned.checkpoints import (
     write_atomic,
 )
 from codecbench.learned.data import RandomCrops, center_crops, list_images, split_holdout
+from codecbench.learned.losses import bits_per_pixel, psnr_from_mse
 from codecbench.learned.padding import crop_to, pad_to_stride
+
+logger = logging.getLogger(__name__)
+PRECISIONS = ("fp32", "bf16")
 
 
 class TrainingError(CodecbenchError):
@@ -96,10 +111,14 @@ class TrainingTask(abc.ABC):
     def evaluate(self, image: torch.Tensor) -> dict[str, float]:
         """Statistics (at least ``bpp`` and ``psnr``) of the model in eval mode on one image."""
 
+    def export_info(self) -> dict[str, Any]:
+        """What ``model.pt`` records about the training objective (e.g. the perceptual loss)."""
+        return {}
 
-def psnr_from_mse(mse: float) -> float:
-    """PSNR in dB of images in ``[0, 1]``."""
-    return 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
+    def compile(self) -> None:
+        """``--compile``: compile what :meth:`loss` runs (default: ``self.model.compile()``, in
+        place, so state dict keys do not change). Tasks that call submodules override it."""
+        self.model.compile()
 
 
 class RateDistortionTask(TrainingTask):
@@ -115,8 +134,7 @@ class RateDistortionTask(TrainingTask):
 
     def rate_distortion(self, x: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
         out = self.model(x)
-        pixels = x.shape[0] * height * width
-        bpp = sum(torch.log2(lk).sum() for lk in out["likelihoods"].values()) / -pixels
+        bpp = bits_per_pixel(out["likelihoods"], x.shape[0] * height * width)
         x_hat = crop_to(out["x_hat"], height, width)
         mse = torch.mean((x_hat - crop_to(x, height, width)) ** 2)
         return {"loss": self.lmbda * 255**2 * mse + bpp, "bpp": bpp, "mse": mse}
@@ -163,6 +181,10 @@ class TrainConfig:
     model_config: dict[str, Any] = field(default_factory=dict)
     export_half: bool = False
     progress: bool = True
+    precision: str = "fp32"
+    """``fp32`` or ``bf16`` (autocast of the forward passes; fp32 weights, optimizer and validation)."""
+    channels_last: bool = False
+    compile: bool = False
 
     def identity(self) -> dict[str, Any]:
         """The fields a resumed run must share with the run it resumes."""
@@ -196,6 +218,50 @@ def apply_preset(config: TrainConfig, preset: str | None, **overrides: Any) -> T
     return replace(config, **values)
 
 
+def bf16_unsupported_reason(device: torch.device) -> str | None:
+    """Why bf16 autocast would be slow or unsupported on ``device`` (``None`` when it is fine)."""
+    if device.type == "cuda":
+        return None if torch.cuda.is_bf16_supported() else "this GPU has no bf16 support"
+    if not torch.backends.mkldnn.is_available():
+        return "torch was built without oneDNN (mkldnn)"
+    cpu = getattr(torch, "cpu", None)
+    if cpu is not None and hasattr(cpu, "_is_avx512_bf16_supported"):
+        if not (cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()):
+            return "this CPU has neither AVX-512-BF16 nor AMX (bf16 would be emulated, slower)"
+    return None
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """The precision a run uses: ``name``, or ``fp32`` (logged) where ``bf16`` is unsupported."""
+    if name not in PRECISIONS:
+        raise TrainingError(f'Invalid precision "{name}"; expected one of {", ".join(PRECISIONS)}')
+    if name == "bf16":
+        reason = bf16_unsupported_reason(device)
+        if reason is not None:
+            logger.warning("bf16 requested but %s: training in fp32", reason)
+            return "fp32"
+    return name
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context of ``precision`` (a no-op for fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo``'s model name where there is one)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` is ``cuda`` when available, else ``cpu``; an unavailable ``cuda`` is an error."""
     if name == "auto":
@@ -215,13 +281,15 @@ class TrainResult:
     state_path: Path
     train_stats: dict[str, float]
     val_stats: dict[str, float]
+    throughput: dict[str, Any] = field(default_factory=dict)
 
 
 class _Run:
     """The mutable state of one training run (kept together so it can be saved and restored)."""
 
-    def __init__(self, task: TrainingTask, config: TrainConfig, device: torch.device) -> None:
-        self.task, self.config, self.device = task, config, device
+    def __init__(self, task: TrainingTask, config: TrainConfig, device: torch.device,
+                 precision: str = "fp32") -> None:
+        self.task, self.config, self.device, self.precision = task, config, device, precision
         self.step, self.wall_s = 0, 0.0
         adam = dict(betas=(0.9, 0.999))
         self.optimizers: dict[str, torch.optim.Optimizer] = {
@@ -276,7 +344,8 @@ class _Run:
             module.train()
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
-        loss, stats = task.loss(batch)
+        with autocast(self.device, self.precision):
+            loss, stats = task.loss(batch)
         loss.backward()
         if config.clip_max_norm > 0:
             nn.utils.clip_grad_norm_(task.main_parameters(), config.clip_max_norm)
@@ -289,7 +358,8 @@ class _Run:
                 stats["aux"] = aux_loss.item()
         if "discriminator" in self.optimizers:
             self.optimizers["discriminator"].zero_grad(set_to_none=True)
-            d_loss, d_stats = task.discriminator_loss(batch)
+            with autocast(self.device, self.precision):
+                d_loss, d_stats = task.discriminator_loss(batch)
             d_loss.backward()
             self.optimizers["discriminator"].step()
             stats.update(d_stats)
@@ -353,6 +423,8 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     if config.lmbda is None:
         raise TrainingError("No rate-distortion lambda given (--lambda)")
     train_paths = list_images(config.data)
@@ -367,20 +439,35 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
     task = build_task()
     for module in task.modules().values():
         module.to(device)
-    run = _Run(task, config, device)
+    run = _Run(task, config, device, precision)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     state_path, model_path, log_path = out / "last.pt", out / "model.pt", out / "log.jsonl"
+    curve_path = out / "curve.csv"
     if state_path.exists():
         run.restore(read_checkpoint(state_path), state_path)
     elif config.init is not None:
         load_init(task.model, read_checkpoint(config.init))
+    if config.channels_last:
+        for module in task.modules().values():
+            module.to(memory_format=torch.channels_last)
+    if config.compile:
+        task.compile()
+    session = {"steps": 0, "seconds": 0.0}
+
+    def throughput() -> dict[str, Any]:
+        crops = session["steps"] * config.batch_size
+        return {"crops_per_s": round(crops / session["seconds"], 2) if session["seconds"] else None,
+                "steps_measured": session["steps"], "crop": config.crop,
+                "batch_size": config.batch_size, "precision": precision,
+                "channels_last": config.channels_last, "compile": config.compile,
+                "threads": torch.get_num_threads(), "device": str(device), "cpu": cpu_name()}
 
     def save() -> None:
         write_atomic(run.state(), state_path)
         info = {"lmbda": config.lmbda, "step": run.step, "wall_s": round(run.wall_s, 1),
                 "train_config": json.loads(json.dumps(asdict(config), default=str)),
-                **(export_info or {})}
+                "throughput": throughput(), **task.export_info(), **(export_info or {})}
         state_dict = {k: exported_tensor(v, config.export_half) for k, v in task.model.state_dict().items()}
         write_atomic(export_payload(codec, config.model_config, state_dict, **info), model_path)
 
@@ -390,9 +477,23 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
         with open(log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
+    def write_curve(stats: Mapping[str, float]) -> None:
+        row = {"step": run.step, "wall_s": round(run.wall_s, 1),
+               "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **stats}
+        header = list(row)
+        if curve_path.exists():
+            with open(curve_path, encoding="utf-8", newline="") as f:
+                header = next(csv.reader(f), header)
+        with open(curve_path, "a", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
+            if f.tell() == 0:
+                writer.writeheader()
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
     def validate_and_log() -> dict[str, float]:
         stats = validate(task, val_images, device)
         log("val", stats)
+        write_curve(stats)
         bar.write(f"step {run.step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()),
                   file=sys.stderr)
         return stats
@@ -406,15 +507,19 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
     try:
         while run.step < config.steps and run.wall_s < budget_s:
             started = time.perf_counter()
-            stats = run.train_step(crops.batch(run.step, config.batch_size).to(device))
+            batch = crops.batch(run.step, config.batch_size).to(device)
+            stats = run.train_step(batch.contiguous(memory_format=memory_format))
             check_finite(stats, run.step, state_path)
             recent.append(stats)
-            run.wall_s += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            run.wall_s += elapsed
+            session["steps"] += 1
+            session["seconds"] += elapsed
             recent = recent[-config.log_every:]
             bar.update(1)
             bar.set_postfix(_format_stats(_mean_stats(recent)), refresh=False)
             if run.step % config.log_every == 0:
-                log("train", _mean_stats(recent))
+                log("train", {**_mean_stats(recent), "crops_per_s": throughput()["crops_per_s"]})
             if val_images and (run.step % config.val_every == 0 or run.step == config.steps):
                 val_stats, val_step = validate_and_log(), run.step
             if run.step % config.checkpoint_every == 0:
@@ -429,4 +534,5 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
     finally:
         bar.close()
     save()
-    return TrainResult(run.step, run.wall_s, model_path, state_path, _mean_stats(recent), val_stats)
+    return TrainResult(run.step, run.wall_s, model_path, state_path, _mean_stats(recent), val_stats,
+                       throughput())

@@ -6,12 +6,20 @@
   "low-dimensional" latent: a 64x64 crop becomes a ``C x 4 x 4`` code of 64 to 256 numbers, a
   768x512 Kodak image a ``C x 32 x 48`` grid whose spatial size follows the image);
 * it bounds each latent with ``half * tanh`` (``half = (levels - 1) / 2``) and quantizes it to
-  integers (offset by CompressAI's median), so each number takes at most ``levels + 1`` values: the
-  rate is set by the latent size and this quantization, with no rate term on the encoder;
-* CompressAI's ``EntropyBottleneck`` learns the latents' distribution (its likelihood is trained on
-  detached latents) and range-codes them, so the bitstream is real;
+  integers (offset by CompressAI's median), so each number takes at most ``levels + 1`` values
+  (bounded codes are what ``codecbench fit-ot`` maps). With ``recipe="fixed"`` (the shipped
+  ablation models) the rate is set by the latent size and this quantization, with no rate term on
+  the encoder; with ``recipe="rdp"`` the encoder also gets the rate gradient
+  (:mod:`codecbench_otgan.training`);
+* CompressAI's ``EntropyBottleneck`` learns the latents' distribution and range-codes them, so the
+  bitstream is real;
 * the decoder (the generator) maps a latent grid back to pixels; it also decodes latent codes the
-  extended OT map generates, which have no image behind them.
+  extended OT map generates, which have no image behind them. ``upsample="transpose"`` (the
+  shipped models: stride-2 5x5 transposed convolutions, which leave a 16-px periodic pattern) or
+  ``"subpixel"`` (3x3 conv + PixelShuffle with ICNR initialisation: no checkerboard at init).
+
+``recipe``, ``lpips_weight``, ``target_bpp``, ``ot_map`` and ``adversarial_weight`` are training
+settings (recorded in the checkpoint's model config, never used to code).
 
 ``LatentConditionedDiscriminator`` is HiFiC's idea at a small size: the latent grid is projected,
 upsampled to the image and concatenated with it, so the critic judges whether ``x`` is a real
@@ -43,6 +51,27 @@ def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
 
 
+class SubpixelUp(nn.Sequential):
+    """2x upsampling without checkerboard: a 3x3 conv to ``4 * cout`` channels and PixelShuffle.
+
+    ICNR initialisation (Aitken et al. 2017): the four sub-pixel kernels start equal, so the
+    freshly initialised layer is a conv followed by nearest-neighbour upsampling (no grid at
+    step 0); training then differentiates them.
+    """
+
+    def __init__(self, cin: int, cout: int) -> None:
+        conv = nn.Conv2d(cin, 4 * cout, 3, padding=1)
+        with torch.no_grad():
+            base = nn.Conv2d(cin, cout, 3, padding=1)
+            conv.weight.copy_(base.weight.repeat_interleave(4, dim=0))
+            conv.bias.copy_(base.bias.repeat_interleave(4))
+        super().__init__(conv, nn.PixelShuffle(2))
+
+
+UPSAMPLERS = {"transpose": _up, "subpixel": SubpixelUp}
+RECIPES = ("fixed", "rdp")
+
+
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions with a skip: generator capacity at the latent resolution."""
 
@@ -66,20 +95,28 @@ class LatentAutoencoder(nn.Module):
     stride = STRIDE
 
     def __init__(self, N: int = 64, latent_channels: int = 4, levels: int = 7,
-                 ot_map: str = "", adversarial_weight: float = 0.1) -> None:
+                 ot_map: str = "", adversarial_weight: float = 0.1, upsample: str = "transpose",
+                 recipe: str = "fixed", lpips_weight: float = 0.0, target_bpp: float = 0.0) -> None:
         super().__init__()
         if latent_channels < 1 or levels < 2 or N < 1:
             raise ValueError(f"need N >= 1, latent_channels >= 1, levels >= 2; got {N}, "
                              f"{latent_channels}, {levels}")
-        self.latent_channels, self.levels = latent_channels, levels
+        if upsample not in UPSAMPLERS:
+            raise ValueError(f'Invalid upsample "{upsample}"; expected one of {", ".join(UPSAMPLERS)}')
+        if recipe not in RECIPES:
+            raise ValueError(f'Invalid recipe "{recipe}"; expected one of {", ".join(RECIPES)}')
+        self.latent_channels, self.levels, self.upsample = latent_channels, levels, upsample
         self.half = (levels - 1) / 2
-        self.training_options: dict[str, Any] = {"ot_map": ot_map, "adversarial_weight": adversarial_weight}
+        self.training_options: dict[str, Any] = {
+            "ot_map": ot_map, "adversarial_weight": adversarial_weight, "recipe": recipe,
+            "lpips_weight": lpips_weight, "target_bpp": target_bpp}
         self.encoder = nn.Sequential(
             _down(3, N), GDN(N), _down(N, N), GDN(N), _down(N, N), GDN(N), _down(N, latent_channels))
+        up = UPSAMPLERS[upsample]
         self.decoder = nn.Sequential(
             nn.Conv2d(latent_channels, N, 3, padding=1), ResidualBlock(N), ResidualBlock(N),
-            _up(N, N), GDN(N, inverse=True), _up(N, N), GDN(N, inverse=True),
-            _up(N, N), GDN(N, inverse=True), _up(N, 3))
+            up(N, N), GDN(N, inverse=True), up(N, N), GDN(N, inverse=True),
+            up(N, N), GDN(N, inverse=True), up(N, 3))
         self.entropy_bottleneck = EntropyBottleneck(latent_channels)
 
     def latent(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,19 @@
-"""The three training tasks of the ablation: ``ot``, ``gan`` and ``ot_gan``.
+"""The three training tasks of the ablation: ``ot``, ``gan`` and ``ot_gan``, under two recipes.
 
-All three minimise ``lmbda * 255^2 * MSE`` on real crops (distortion exists only where there is a
+**Recipe ``rdp``** (``-m recipe=rdp``; the flagship's rate-distortion-perception recipe, as in
+HiFiC and MS-ILLM, in two stages):
+
+* stage 1, ``ot``: encoder, decoder and entropy model minimise
+  ``lmbda * (255^2 * MSE + lpips_weight * LPIPS) + m * bpp``. The encoder receives the rate
+  gradient: the likelihood is evaluated on ``y`` plus uniform noise (CompressAI's training mode),
+  while the decoder sees the STE-rounded code the range coder reproduces. ``m`` is 1, or, with
+  ``target_bpp`` > 0, a rate multiplier adapted by dual ascent (``log m += RATE_ADAPT *
+  log(bpp / target_bpp)`` after every step, kept in the training state) so the estimated training
+  rate settles at ``target_bpp``.
+* stage 2, ``gan`` / ``ot_gan``: encoder **and entropy model frozen** (no main or auxiliary
+  gradients), the decoder minimises ``lmbda * D + adversarial_weight * adversarial`` as below.
+
+**Recipe ``fixed``** (the default; the shipped ablation models): all three minimise ``lmbda * 255^2 * MSE`` on real crops (distortion exists only where there is a
 ground truth) plus the entropy model's likelihood loss on *detached* latents (it learns the
 latents' distribution for the range coder; the encoder gets no rate gradient: the rate is fixed by
 the latent size and quantization).
@@ -16,34 +29,50 @@ the latent size and quantization).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from torch import nn
+
+from codecbench.learned.losses import (
+    LPIPSLoss,
+    bits_per_pixel,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    psnr_from_mse,
+)
 from codecbench.learned.padding import crop_to, pad_to_stride
-from codecbench.learned.training import TrainingError, TrainingTask, psnr_from_mse
+from codecbench.learned.training import TrainingError, TrainingTask
 from codecbench_otgan.artefact import load_map
 from codecbench_otgan.extended_map import ExtendedOTMap
 from codecbench_otgan.model import LatentAutoencoder, LatentConditionedDiscriminator
 
 VARIANTS = ("ot", "gan", "ot_gan")
 POOL_SAMPLES = 8192
+RATE_ADAPT = 0.002
+"""Step size of the rate multiplier's dual ascent (``target_bpp``): with the rate twice the
+target, the multiplier grows e-fold in about 720 steps."""
+MAX_LOG_MULTIPLIER = 4.6  # the multiplier stays within [1/100, 100]
 
 
-def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss ``-log D(fake)``."""
-    return F.softplus(-fake_logits).mean()
+class RateController(nn.Module):
+    """The rate multiplier ``m = exp(log_m)`` of ``target_bpp`` training (a checkpointed buffer)."""
 
+    def __init__(self, target_bpp: float) -> None:
+        super().__init__()
+        self.target_bpp = target_bpp
+        self.register_buffer("log_multiplier", torch.zeros(()))
 
-def discriminator_adversarial_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """``-log D(real) - log(1 - D(fake))``."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    def multiplier(self) -> torch.Tensor:
+        return self.log_multiplier.exp() if self.target_bpp > 0 else torch.ones(())
 
-
-def bits_per_pixel(likelihoods: torch.Tensor, pixels: int) -> torch.Tensor:
-    """The entropy model's bit estimate per pixel (a training signal, never a benchmark figure)."""
-    return torch.log2(likelihoods).sum() / -pixels
+    @torch.no_grad()
+    def update(self, bpp: float) -> None:
+        if self.target_bpp > 0 and bpp > 0:
+            step = RATE_ADAPT * math.log(bpp / self.target_bpp)
+            self.log_multiplier.add_(step).clamp_(-MAX_LOG_MULTIPLIER, MAX_LOG_MULTIPLIER)
 
 
 def generated_codes(model: LatentAutoencoder, path: str, seed: int) -> torch.Tensor:
@@ -62,11 +91,17 @@ def generated_codes(model: LatentAutoencoder, path: str, seed: int) -> torch.Ten
 class OTGANTask(TrainingTask):
     """One of :data:`VARIANTS` for a :class:`LatentAutoencoder`."""
 
-    def __init__(self, model: LatentAutoencoder, lmbda: float, variant: str, seed: int = 0) -> None:
+    def __init__(self, model: LatentAutoencoder, lmbda: float, variant: str, seed: int = 0,
+                 lpips: nn.Module | None = None) -> None:
         if variant not in VARIANTS:
             raise TrainingError(f"Unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
         self.model, self.lmbda, self.variant = model, lmbda, variant
-        self.adversarial_weight = float(model.training_options["adversarial_weight"])
+        options = model.training_options
+        self.adversarial_weight = float(options["adversarial_weight"])
+        self.recipe = options.get("recipe", "fixed")
+        self.lpips_weight = float(options.get("lpips_weight", 0.0))
+        self.rate_controller = RateController(float(options.get("target_bpp", 0.0)))
+        self.lpips = lpips if lpips is not None else self._lpips()
         self.discriminator = (LatentConditionedDiscriminator(model.latent_channels)
                               if variant != "ot" else None)
         self.pool = (generated_codes(model, model.training_options["ot_map"], seed)
@@ -77,7 +112,31 @@ class OTGANTask(TrainingTask):
             # The GAN stage trains the generator (decoder) only: the encoder stays as fitted, so
             # coded latents keep the distribution the OT map was fitted to (when the encoder
             # drifted, the critic told OT codes from real ones and the decoder broke on them).
+            # Stage 2 also freezes the entropy model: the rate (and the medians the codes are
+            # quantized around) stay those of stage 1.
             model.encoder.requires_grad_(False)
+            model.entropy_bottleneck.requires_grad_(False)
+
+    def _lpips(self) -> nn.Module | None:
+        """The LPIPS loss of the ``rdp`` recipe (also a validation figure when available)."""
+        if self.recipe != "rdp":
+            return None
+        from codecbench.errors import CodecbenchError
+
+        try:
+            return LPIPSLoss()
+        except CodecbenchError as exc:
+            if self.lpips_weight > 0:
+                raise TrainingError(f"lpips_weight {self.lpips_weight} needs the LPIPS trunk: {exc} "
+                                    "(set CODECBENCH_WEIGHTS)") from exc
+            return None
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The model, the critic (GAN stage) and, for ``target_bpp``, the rate controller."""
+        modules = super().modules()
+        if self.rate_controller.target_bpp > 0:
+            modules["rate_controller"] = self.rate_controller
+        return modules
 
     def main_parameters(self) -> list[torch.nn.Parameter]:
         """``ot``: the whole autoencoder; ``gan``/``ot_gan``: the decoder (the generator) only."""
@@ -85,17 +144,60 @@ class OTGANTask(TrainingTask):
             return super().main_parameters()
         return list(self.model.decoder.parameters())
 
+    def aux_parameters(self) -> list[torch.nn.Parameter]:
+        """The entropy model's quantiles in stage 1 only (stage 2 freezes the entropy model)."""
+        return super().aux_parameters() if self.variant == "ot" else []
+
+    def export_info(self) -> dict[str, object]:
+        """The recipe, the perceptual loss (and its trunk file) and the current rate multiplier."""
+        info: dict[str, object] = {"recipe": self.recipe, "stage": 1 if self.variant == "ot" else 2}
+        if self.recipe == "rdp":
+            info["perceptual_loss"] = (f"{LPIPSLoss.name} x {self.lpips_weight} (trunk {self.lpips.trunk})"
+                                       if self.lpips is not None and self.lpips_weight > 0 else "none")
+            info["rate_multiplier"] = float(self.rate_controller.multiplier())
+        return info
+
+    def compile(self) -> None:
+        """``--compile``: the encoder and the decoder (the entropy model stays eager)."""
+        self.model.encoder.compile()
+        self.model.decoder.compile()
+
+    def forward_rdp(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Stage 1's forward: rate gradient to the encoder (noisy likelihood), STE code to the decoder."""
+        model = self.model
+        y = model.latent(x)
+        with torch.autocast(x.device.type, enabled=False):  # likelihoods in float32
+            _, likelihoods = model.entropy_bottleneck(y.float() if self.variant == "ot" else y.detach().float())
+        y_hat = model.quantize(y)
+        return {"x_hat": model.decoder(y_hat), "y_hat": y_hat, "likelihoods": {"y": likelihoods}}
+
+    def distortion(self, x_hat: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """``255^2 * MSE`` (+ ``lpips_weight * LPIPS`` in the ``rdp`` recipe) and its parts."""
+        mse = torch.mean((x_hat.float() - x) ** 2)
+        distortion, stats = 255**2 * mse, {"psnr": psnr_from_mse(mse.item())}
+        if self.lpips is not None and self.lpips_weight > 0:
+            lpips = self.lpips.to(x.device)(x_hat, x)
+            distortion = distortion + self.lpips_weight * lpips
+            stats["lpips"] = lpips.item()
+        return distortion, stats
+
     def sample_generated(self, count: int, device: torch.device) -> torch.Tensor:
         """``count`` codes from the OT pool (global RNG: resumes exactly), quantized like coded ones."""
         index = torch.randint(0, self.pool.shape[0], (count,))
         return self.model.quantize(self.pool[index].to(device))
 
     def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        out = self.model(batch)
-        mse = torch.mean((out["x_hat"] - batch) ** 2)
+        out = self.forward_rdp(batch) if self.recipe == "rdp" else self.model(batch)
+        distortion, stats = self.distortion(out["x_hat"], batch)
         bpp = bits_per_pixel(out["likelihoods"]["y"], batch.shape[0] * batch.shape[2] * batch.shape[3])
-        loss = self.lmbda * 255**2 * mse + bpp
-        stats = {"bpp": bpp.item(), "psnr": psnr_from_mse(mse.item())}
+        stats["bpp"] = bpp.item()
+        if self.recipe == "rdp" and self.variant == "ot":
+            multiplier = self.rate_controller.multiplier()
+            loss = self.lmbda * distortion + multiplier.to(bpp.device) * bpp
+            stats["rate_multiplier"] = float(multiplier)
+            self.rate_controller.update(stats["bpp"])
+        else:  # stage 2 / fixed recipe: no rate gradient reaches a trained parameter
+            loss = self.lmbda * distortion + bpp
         self._fakes = []
         if self.discriminator is not None:
             self._real = (batch, out["y_hat"].detach())
@@ -123,9 +225,19 @@ class OTGANTask(TrainingTask):
         return d_loss, {"d_loss": d_loss.item()}
 
     def evaluate(self, image: torch.Tensor) -> dict[str, float]:
+        """bpp (likelihood estimate), PSNR and, in the ``rdp`` recipe, the range coder's real
+        bytes as ``bpp_coded`` (stream only, without the ~40-byte container header) and LPIPS."""
         height, width = image.shape[-2:]
         x = pad_to_stride(image, self.model.stride)
         out = self.model(x)
-        mse = torch.mean((crop_to(out["x_hat"], height, width) - image) ** 2).item()
-        bpp = bits_per_pixel(out["likelihoods"]["y"], image.shape[0] * height * width).item()
-        return {"bpp": bpp, "psnr": psnr_from_mse(mse)}
+        x_hat = crop_to(out["x_hat"], height, width)
+        mse = torch.mean((x_hat - image) ** 2).item()
+        pixels = image.shape[0] * height * width
+        stats = {"bpp": bits_per_pixel(out["likelihoods"]["y"], pixels).item(), "psnr": psnr_from_mse(mse)}
+        if self.recipe == "rdp":
+            self.model.update(force=True)
+            strings = self.model.entropy_bottleneck.compress(self.model.latent(x))
+            stats["bpp_coded"] = 8 * sum(len(s) for s in strings) / pixels
+            if self.lpips is not None:
+                stats["lpips"] = float(self.lpips.to(image.device)(x_hat, image))
+        return stats
