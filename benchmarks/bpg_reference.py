@@ -38,7 +38,8 @@ def main() -> int:
     rows = rows[rows["config"] == defaults]
     board = leaderboard(rows)
     ok = True
-    print(f"{'QP':>3} {'n':>3} {'bpp':>8} {'published':>9} {'diff':>7}   {'PSNR':>6} {'published':>9} {'diff':>6}")
+    print(f"{'QP':>3} {'n':>3} {'bpp':>8} {'published':>9} {'diff':>7}   {'PSNR':>6} {'published':>9} {'diff':>6}"
+          f"   {'MS-SSIM':>7} {'published':>9}")
     for ref in published.itertuples():
         ours = board[board["point"] == MAX_QP - ref.qp]
         if ours.empty or int(ours["n"].iloc[0]) != 24:
@@ -50,7 +51,8 @@ def main() -> int:
         within = abs(bpp_diff) <= 1 and abs(psnr_diff) <= 0.1
         ok &= within
         print(f"{ref.qp:>3} {n:>3} {bpp:8.4f} {ref.bpp:9.4f} {bpp_diff:+6.2f}%   {psnr:6.2f} {ref.psnr:9.2f} "
-              f"{psnr_diff:+6.3f}  {'ok' if within else 'OUTSIDE 1 % / 0.1 dB'}")
+              f"{psnr_diff:+6.3f}   {ours['ms-ssim'].iloc[0]:7.4f} {ref._4:9.4f}  "
+              f"{'ok' if within else 'OUTSIDE 1 % / 0.1 dB'}")
     print("reproduces the published curve" if ok else "does NOT reproduce the published curve")
     return 0 if ok else 1
 

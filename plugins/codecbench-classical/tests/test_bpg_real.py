@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codecbench import BitstreamError, CodecUnavailableError
+from codecbench import BitstreamError, CodecError, CodecUnavailableError
 from codecbench.metrics.psnr import psnr
 from codecbench_classical import bpg
 from codecbench_classical.bpg import BPG, BPG_MAGIC, qp_of
@@ -101,6 +101,15 @@ def test_corrupt_bpg_is_a_bitstream_error(encoders: tuple[str, ...], kodak_crops
 def test_missing_binary_names_the_build_script(encoders: tuple[str, ...]) -> None:
     codec = BPG().with_options(bpgdec="/no/such/bpgdec")
     with pytest.raises(CodecUnavailableError) as error:
-        codec.encode(np.zeros((16, 16, 3), np.uint8), 4)
+        codec.decode(BPG().encode(np.zeros((32, 32, 3), np.uint8), 4))
     message = str(error.value)
     assert "\n" not in message and "scripts/build_bpg.sh" in message and "/no/such/bpgdec" in message
+
+
+def test_narrow_images_are_refused_by_x265_and_coded_by_jctvc(encoders: tuple[str, ...]) -> None:
+    narrow = np.random.default_rng(0).integers(0, 256, (40, 20, 3), dtype=np.uint8)
+    with pytest.raises(CodecError, match="narrower than 25 px .* -o encoder=jctvc"):
+        BPG().encode(narrow, 4)
+    if "jctvc" in encoders:
+        jctvc = BPG().with_options(encoder="jctvc")
+        assert jctvc.decode(jctvc.encode(narrow, 4)).shape == narrow.shape
