@@ -26,12 +26,15 @@ class Codec(abc.ABC):
     the default sweep, ordered from lowest to highest rate) and implement :meth:`encode` and
     :meth:`decode`. ``point_range`` (inclusive bounds) marks a knob that accepts any value in
     between, which rate-matched comparison searches by bisection; ``integer_points`` says the knob
-    takes integers only. ``options`` maps each accepted option name to its default.
+    takes integers only. ``options`` maps each accepted option name to its default. ``domain``
+    names the images the codec is made for: ``"photos"`` (the default) or e.g. ``"faces"`` for a
+    model trained on faces only, which ``codecbench compare`` runs on other datasets only when asked.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     family: ClassVar[str] = "traditional"
+    domain: ClassVar[str] = "photos"
     points: ClassVar[Sequence[Point]] = ()
     point_range: ClassVar[tuple[Point, Point] | None] = None
     integer_points: ClassVar[bool] = True

@@ -1,16 +1,34 @@
-"""Rate-matched comparison: every codec at the operating point closest to a target bpp.
+"""Rate-matched comparison: every requested codec curve at one target bpp, from the store first.
 
-For each codec and image the search finds the point whose bpp is the largest not above the target,
-assuming bpp grows with the point (the best probe is kept even where it does not). Codecs with a
-continuous knob (``point_range``) are searched by bisection over it (integers for
-``integer_points`` codecs); others by bisection over their listed points. Every probe goes through
-the :class:`~codecbench.runner.Runner`, so it lands in the results store and a rerun reuses it;
-probes are encoded without metrics, which are then computed for the chosen points only, from the
-stored bitstreams.
+A *curve* is one codec with one version and one configuration (``bpg`` with ``encoder=jctvc`` is
+another curve than ``bpg`` with its default x265); curves are never merged. For each curve the
+comparison gives two answers, side by side:
+
+* **Matched points**: per image, the stored operating point with the largest bpp not above the
+  target, or, where the codec cannot get down to it, its lowest point; the means over those rows
+  (bpp, metrics, 95% confidence half-widths) and how far the mean bpp is over the target. Within
+  ``tolerance`` (relative) over the target a curve counts as at the target, flagged.
+* **Interpolated**: each metric on the curve's mean RD curve (points measured on every image) at
+  exactly the target, piecewise linear in log(bpp); NaN outside the measured range.
+
+Work is done only where the store does not answer:
+
+1. :func:`initial_searches` reads each image's bracket from the stored rows (the best point at or
+   under the target and the next stored point over it);
+2. :func:`probe_curve` bisects the knob between them where it has values in between (continuous
+   knobs, or discrete points not stored yet), the first probes going to the points whose stored
+   mean bpp is nearest the target. Probes go through the :class:`~codecbench.runner.Runner`
+   without metrics, land in the store (flagged ``probe`` unless on a sweep point, so the
+   leaderboard leaves them out) and are reused by every later comparison;
+3. :func:`measure_points` computes the metrics still missing at the chosen points from the stored
+   bitstreams (decoding only).
+
+On a store that holds the answers, nothing is encoded or decoded.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Sequence
@@ -20,251 +38,542 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from codecbench.codec import Codec, Point
+from codecbench.codec import Codec, Point, format_point
 from codecbench.dataset import Dataset, ImageRef
 from codecbench.errors import CodecbenchError
-from codecbench.leaderboard import confidence_halfwidth, metric_columns
+from codecbench.leaderboard import (  # noqa: F401  (closest_below and summarize: re-exported)
+    closest_below,
+    curve_label,
+    interpolate_log_bpp,
+    mean_curve,
+    summarize,
+)
 from codecbench.metrics import Metric
 from codecbench.results import ResultStore, RowKey, config_json
 from codecbench.runner import Failure, Runner, WorkUnit
 
-FLOAT_STEPS = 12  # bisection steps on a continuous float knob: range / 4096 resolution
+DEFAULT_TOLERANCE = 0.1  # a mean bpp up to 10% over the target counts as at the target (flagged)
+FLOAT_STEPS = 12  # bisection resolution on a continuous float knob: range / 4096 (or 1% of the value)
+HINT_PROBES = 2  # probes per image steered by other images' stored bpps before plain bisection
+INTERP = "interp-"  # prefix of the interpolated columns
+
+
+# -- curves ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Curve:
+    """One codec at one version and configuration; ``unavailable`` says why it cannot run here
+    (then only its stored rows answer)."""
+
+    codec: Codec
+    version: str
+    config: str
+    label: str
+    unavailable: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.codec.name
+
+    @classmethod
+    def of(cls, codec: Codec, label: str | None = None) -> "Curve":
+        """The curve of ``codec`` as configured."""
+        config = config_json(codec.config)
+        return cls(codec, codec.version(), config,
+                   label or curve_label(codec.name, config, codec.options),
+                   codec.unavailable_reason())
+
+
+def stored_curves(codec: Codec, rows: pd.DataFrame) -> list[Curve]:
+    """Every configuration of ``codec`` stored in ``rows`` as a curve (the codec's own
+    configuration when none is). An available codec's curves are at its current version; an
+    unavailable one's at the version with most stored rows, since it cannot say its own."""
+    reason = codec.unavailable_reason()
+    current = None if reason else codec.version()
+    mine = rows[(rows["codec"] == codec.name) & (rows["status"] == "ok")] if not rows.empty else rows
+    if current is not None and not mine.empty:
+        mine = mine[mine["codec_version"] == current]
+    if mine.empty:
+        return [Curve.of(codec)]
+    curves = []
+    for config, group in mine.groupby("config", sort=True):
+        try:
+            configured = codec.with_options(**json.loads(config))
+        except (CodecbenchError, ValueError, TypeError):
+            continue  # an option this codec no longer has: not its curve any more
+        version = current or str(group["codec_version"].value_counts().index[0])
+        curves.append(Curve(configured, version, config,
+                            curve_label(codec.name, config, codec.options), reason))
+    return curves or [Curve.of(codec)]
+
+
+def default_codecs(registered: Sequence[Codec], stored: Sequence[str], domain: str, *,
+                  every: bool = False) -> tuple[list[Codec], list[str]]:
+    """The codecs to compare when none is named, and a note for each group left out.
+
+    By default the codecs with stored results (``stored`` names) that are registered here; with
+    ``every``, every registered codec that is available. Either way, codecs made for another
+    ``domain`` (face models on a photo dataset) are left out: name them to include them.
+    """
+    notes = []
+    by_name = {c.name: c for c in registered}
+    if every:
+        chosen = [c for c in registered if not c.unavailable_reason()]
+    else:
+        chosen = [by_name[n] for n in sorted(set(stored)) if n in by_name]
+        missing = sorted(set(stored) - set(by_name))
+        if missing:
+            notes.append(f"stored but not installed here, left out: {', '.join(missing)}")
+    other = [c for c in chosen if c.domain != domain]
+    if other:
+        domains = sorted({c.domain for c in other})
+        notes.append(f"{'/'.join(domains)} codecs left out on a {domain} dataset: "
+                     f"{', '.join(c.name for c in other)} (name them with -c to include them)")
+    return [c for c in chosen if c.domain == domain], notes
+
+
+# -- searching the knob ---------------------------------------------------------------------------
 
 
 class Knob:
-    """The searchable values of a codec's quality knob, addressed by an index ``0..size-1``."""
+    """The values a codec's quality knob can take, and the bisection step between two of them."""
 
     def __init__(self, codec: Codec):
         self.codec = codec
-        if codec.point_range is not None and codec.integer_points:
-            low, high = (int(v) for v in codec.point_range)
-            self.values: Sequence[Point] = range(low, high + 1)
-        elif codec.point_range is not None:
-            low, high = codec.point_range
-            self.values = np.linspace(low, high, 2**FLOAT_STEPS + 1).tolist()
+        if codec.point_range is not None:
+            self.low, self.high = codec.point_range
+            self.values: list[Point] | None = None
         else:
             self.values = sorted(codec.points)
-        if not len(self.values):
-            raise CodecbenchError(f"Codec {codec.name!r} has no operating points to search")
+            if not self.values:
+                raise CodecbenchError(f"Codec {codec.name!r} has no operating points to search")
+            self.low, self.high = self.values[0], self.values[-1]
+        self.resolution = (self.high - self.low) / 2**FLOAT_STEPS
 
-    @property
-    def size(self) -> int:
-        return len(self.values)
+    def resolution_at(self, low: Point, high: Point) -> float:
+        """When a continuous float knob's interval is resolved: 1/4096 of its range, or 1% of the
+        value where that is finer (a knob that is itself a rate, like JPEG 2000's, needs it at low
+        rates), but never below 1/2**20 of the range."""
+        span = self.high - self.low
+        return max(span / 2**20, min(self.resolution, 0.01 * max(abs(low), abs(high))))
 
-    def point(self, index: int) -> Point:
-        return self.codec.validate_point(self.values[index])
+    def inside(self, point: Point, below: Point | None, above: Point | None) -> bool:
+        """Whether ``point`` lies strictly between ``below`` and ``above`` (``None``: open end)."""
+        return (below is None or point > below) and (above is None or point < above)
+
+    def candidates(self, below: Point | None, above: Point | None) -> float:
+        """How many knob values lie strictly between ``below`` and ``above`` (an estimate for a
+        continuous float knob)."""
+        if self.values is not None:
+            return sum(self.inside(v, below, above) for v in self.values)
+        low = self.low if below is None else below
+        high = self.high if above is None else above
+        if self.codec.integer_points:
+            return max(0, math.floor(high - (above is not None)) - math.ceil(low + (below is not None)) + 1)
+        return max(0.0, (high - low) / self.resolution_at(low, high) - 1 + (below is None) + (above is None))
+
+    def middle(self, below: Point | None, above: Point | None) -> Point | None:
+        """The knob value halving the open interval (``below``, ``above``), or ``None`` when no
+        value lies in it (the image's search is over)."""
+        if self.values is not None:
+            inside = [v for v in self.values if self.inside(v, below, above)]
+            return self.codec.validate_point(inside[(len(inside) - 1) // 2]) if inside else None
+        if self.codec.integer_points:
+            low = math.ceil(self.low) if below is None else int(below) + 1
+            high = math.floor(self.high) if above is None else math.ceil(above) - 1
+            return self.codec.validate_point((low + high) // 2) if low <= high else None
+        if (below is None and above is not None and above <= self.low) or (
+                above is None and below is not None and below >= self.high):
+            return None
+        low = self.low if below is None else below
+        high = self.high if above is None else above
+        if high - low <= self.resolution_at(low, high):
+            # The interval is resolved, except an end of the knob that was never probed.
+            if below is None:
+                return self.codec.validate_point(self.low)
+            if above is None:
+                return self.codec.validate_point(self.high)
+            return None
+        middle = float(f"{(low + high) / 2:.6g}")
+        if not low < middle < high:
+            middle = (low + high) / 2
+        return self.codec.validate_point(middle)
+
+    def steps(self, below: Point | None, above: Point | None) -> int:
+        """About how many bisection steps resolve (``below``, ``above``)."""
+        count = self.candidates(below, above)
+        return math.ceil(math.log2(count + 1)) if count > 0 else 0
 
 
 @dataclass
 class Search:
-    """Bisection state for one image: ``bpp(values[low]) <= target < bpp(values[high])``."""
+    """One image's bracket: ``below`` is the highest point known at or under the target, ``above``
+    the lowest point known over it (and above ``below``)."""
 
     image: ImageRef
-    low: int
-    high: int
-    probes: dict[Point, float] = field(default_factory=dict)
-    failed: bool = False
+    below: Point | None = None
+    above: Point | None = None
+    probes: int = 0
+    error: str | None = None
 
-    def best(self, target: float) -> tuple[Point, float] | None:
-        """The probed point with the largest bpp not above ``target``, if any."""
-        fitting = [(bpp, point) for point, bpp in self.probes.items() if bpp <= target]
-        if not fitting:
-            return None
-        bpp, point = max(fitting)
-        return point, bpp
+    def add(self, point: Point, bpp: float, target: float) -> None:
+        if bpp <= target:
+            if self.below is None or point > self.below:
+                self.below = point
+                if self.above is not None and self.above <= point:
+                    self.above = None  # bpp is not monotonic here; search above the new point
+        elif (self.below is None or point > self.below) and (self.above is None or point < self.above):
+            self.above = point
+
+
+def initial_searches(rows: pd.DataFrame, images: Sequence[ImageRef], target: float) -> list[Search]:
+    """Each image's bracket from one curve's stored ``ok`` rows (points in increasing order)."""
+    searches = {ref.name: Search(ref) for ref in images}
+    ok = rows[rows["status"] == "ok"].sort_values("point") if not rows.empty else rows
+    for row in ok.itertuples():
+        if row.image in searches:
+            searches[row.image].add(row.point, row.bpp, target)
+    return list(searches.values())
+
+
+def _hint(knob: Knob, hints: pd.Series, search: Search, target: float) -> Point | None:
+    """The stored point (by mean bpp over the images that have it) nearest the target inside the
+    image's bracket: where to probe first, rather than the middle of the knob."""
+    if search.probes >= HINT_PROBES or hints.empty:
+        return None
+    inside = hints[[knob.inside(p, search.below, search.above) for p in hints.index]]
+    inside = inside[inside > 0]
+    if inside.empty:
+        return None
+    return knob.codec.validate_point(float((np.log(inside) - math.log(target)).abs().idxmin()))
+
+
+def _next_point(knob: Knob, hints: pd.Series, search: Search, target: float) -> Point:
+    hint = _hint(knob, hints, search, target)
+    middle = knob.middle(search.below, search.above) if hint is None else hint
+    assert middle is not None, "only searches with an open bracket are probed"
+    return middle
+
+
+def _key(curve: Curve, dataset: Dataset, image: ImageRef, point: Point) -> RowKey:
+    return RowKey(dataset.name, image.name, curve.name, curve.version, float(point), curve.config)
+
+
+def probe_curve(store: ResultStore, curve: Curve, dataset: Dataset, images: Sequence[ImageRef],
+                rows: pd.DataFrame, target: float, *, progress: bool = False,
+                command: str = "") -> tuple[int, list[Failure]]:
+    """Bisect ``curve``'s knob where the stored ``rows`` leave an image's bracket open.
+
+    All images advance one probe per round, as one batch through a Runner (no metrics). Returns
+    the number of probes and the failures; the probes are in the store.
+    """
+    knob = Knob(curve.codec)
+    searches = initial_searches(rows, images, target)
+    ok = rows[rows["status"] == "ok"] if not rows.empty else rows
+    hints = ok.groupby("point")["bpp"].mean() if not ok.empty else pd.Series(dtype=float)
+    sweep = {float(p) for p in curve.codec.points}
+    active = [s for s in searches if knob.middle(s.below, s.above) is not None]
+    if not active:
+        return 0, []
+    failures: list[Failure] = []
+    bar = tqdm(total=sum(knob.steps(s.below, s.above) for s in active), unit="probe",
+               desc=f"{curve.label}: searching {target:g} bpp on {len(active)} image(s)",
+               disable=not progress, file=sys.stderr, leave=False)
+
+    def advanced(unit: WorkUnit, outcome: str) -> None:
+        bar.set_postfix_str(f"{unit.image.name} @ {format_point(unit.point)}", refresh=False)
+        bar.update(1)
+
+    runner = Runner(store, [], progress=False, on_unit=advanced)
+    try:
+        while active:
+            step = [(s, _next_point(knob, hints, s, target)) for s in active]
+            units = [WorkUnit(curve.codec, point, s.image, _key(curve, dataset, s.image, point))
+                     for s, point in step]
+            failures.extend(runner.run(units, command=command).failures)
+            store.mark_probes([u.key for u in units if u.key.point not in sweep])
+            for (search, point), unit in zip(step, units):
+                search.probes += 1
+                stored = store.get(unit.key)
+                if stored is None or stored.status != "ok" or stored.bpp is None:
+                    search.error = stored.error if stored is not None else "not stored"
+                else:
+                    search.add(point, stored.bpp, target)
+            active = [s for s in active if s.error is None and knob.middle(s.below, s.above) is not None]
+            bar.total = bar.n + sum(knob.steps(s.below, s.above) for s in active)
+            bar.refresh()
+    finally:
+        bar.close()
+    return sum(s.probes for s in searches), failures
+
+
+def measure_points(store: ResultStore, curve: Curve, dataset: Dataset, images: Sequence[ImageRef],
+                   chosen: pd.DataFrame, metrics: Sequence[Metric], *, progress: bool = False,
+                   command: str = "") -> tuple[int, list[Failure]]:
+    """Compute the per-image metrics missing at the ``chosen`` rows (from their stored
+    bitstreams; nothing is encoded). Returns how many rows it measured, and the failures."""
+    columns = [c for m in metrics if m.kind == "image" for c in m.columns]
+    if chosen.empty or not columns:
+        return 0, []
+    present = chosen.reindex(columns=columns)
+    todo = chosen[present.isna().any(axis=1)]
+    if todo.empty or curve.unavailable:
+        return 0, []
+    refs = {ref.name: ref for ref in images}
+    units = [WorkUnit(curve.codec, curve.codec.validate_point(row.point), refs[row.image],
+                      _key(curve, dataset, refs[row.image], row.point))
+             for row in todo.itertuples() if row.image in refs]
+    bar = tqdm(total=len(units), unit="image", desc=f"{curve.label}: metrics at the chosen points",
+               disable=not progress, file=sys.stderr, leave=False)
+
+    def advanced(unit: WorkUnit, outcome: str) -> None:
+        bar.set_postfix_str(f"{unit.image.name} @ {format_point(unit.point)}", refresh=False)
+        bar.update(1)
+
+    try:
+        image_metrics = [m for m in metrics if m.kind == "image"]
+        return len(units), Runner(store, image_metrics, progress=False, on_unit=advanced).run(
+            units, command=command).failures
+    finally:
+        bar.close()
+
+
+# -- the comparison -------------------------------------------------------------------------------
 
 
 @dataclass
 class Comparison:
     """The outcome of :func:`rate_matched`.
 
-    ``table``: one row per codec that reaches the target on every image (mean bpp and metrics,
-    with ``-ci`` 95% confidence half-widths). ``unreachable``: codecs that cannot get down to the
-    target on some image, with the mean and largest bpp of their lowest point. ``matches``: the
-    chosen (codec, image, point, bpp) rows.
+    ``table``: one row per curve (``codec``, ``curve`` label, ``family``, ``codec_version``,
+    ``config``, ``n`` images, mean ``bpp`` and metrics of the matched points with ``-ci`` 95%
+    confidence half-widths, ``images_over`` (images whose chosen point is over the target),
+    ``over_target`` (mean bpp / target - 1), ``at_target``, ``match`` (that as text), then the
+    ``interp-`` columns: each metric on the mean RD curve at exactly the target, and
+    ``interp-note`` saying why one is NaN). ``matches``: the chosen row of every (curve, image).
+    ``notes``: one line per thing the table cannot show.
     """
 
     target: float
+    tolerance: float
     table: pd.DataFrame
-    unreachable: pd.DataFrame
     matches: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
-
-def _unit(codec: Codec, dataset: Dataset, image: ImageRef, point: Point) -> WorkUnit:
-    key = RowKey(dataset.name, image.name, codec.name, codec.version(), float(point),
-                 config_json(codec.config))
-    return WorkUnit(codec, point, image, key)
-
-
-def _bpps(store: ResultStore, dataset: Dataset, codec: Codec) -> dict[tuple[str, float], float]:
-    rows = store.frame(dataset.name, [codec.name])
-    rows = rows[(rows["status"] == "ok") & (rows["codec_version"] == codec.version())
-                & (rows["config"] == config_json(codec.config))]
-    return {(r.image, float(r.point)): float(r.bpp) for r in rows.itertuples()}
+    @property
+    def unreachable(self) -> pd.DataFrame:
+        """The curves not at the target (beyond the tolerance): ``codec``, ``curve``,
+        ``images_above_target`` and ``lowest_bpp`` (the mean bpp of their matched points)."""
+        if self.table.empty:
+            return pd.DataFrame(columns=["codec", "curve", "images_above_target", "lowest_bpp"])
+        over = self.table[~self.table["at_target"].astype(bool)]
+        return pd.DataFrame({"codec": over["codec"], "curve": over["curve"],
+                             "images_above_target": over["images_over"],
+                             "lowest_bpp": over["bpp"]}).reset_index(drop=True)
 
 
-def search_points(store: ResultStore, codec: Codec, dataset: Dataset, images: Sequence[ImageRef],
-                  target: float, *, progress: bool = False,
-                  command: str = "") -> tuple[list[Search], list[Failure]]:
-    """Bisection over ``codec``'s knob for every image at once; probes go through a Runner."""
-    knob = Knob(codec)
-    runner = Runner(store, [], progress=False)
-    bar = tqdm(desc=f"search {codec.name}", unit="step", disable=not progress, file=sys.stderr)
-    searches = [Search(image, 0, knob.size - 1) for image in images]
-    failures: list[Failure] = []
-
-    def probe(pending: list[tuple[Search, int]]) -> None:
-        units = [_unit(codec, dataset, s.image, knob.point(i)) for s, i in pending]
-        failures.extend(runner.run(units, command=command).failures)
-        bar.update()
-        bpps = _bpps(store, dataset, codec)
-        for (search, _), unit in zip(pending, units):
-            bpp = bpps.get((search.image.name, float(unit.point)))
-            if bpp is None:
-                search.failed = True
-            else:
-                search.probes[unit.point] = bpp
-
-    probe([(s, s.low) for s in searches] + [(s, s.high) for s in searches if s.high != s.low])
-    active = []
-    for s in searches:
-        low_bpp = s.probes.get(knob.point(s.low))
-        high_bpp = s.probes.get(knob.point(s.high))
-        if not s.failed and low_bpp is not None and high_bpp is not None and low_bpp <= target < high_bpp:
-            active.append(s)
-    while active:
-        middles = [(s, (s.low + s.high) // 2) for s in active if s.high - s.low > 1]
-        if not middles:
-            break
-        probe(middles)
-        for s, middle in middles:
-            bpp = s.probes.get(knob.point(middle))
-            if bpp is None:
-                s.high = s.low  # a failed probe ends this image's search with what it has
-            elif bpp <= target:
-                s.low = middle
-            else:
-                s.high = middle
-        active = [s for s in active if s.high - s.low > 1 and not s.failed]
-    bar.close()
-    return searches, failures
+def match_label(images_over: int, n: int, over: float, tolerance: float) -> str:
+    """How a curve's matched points sit against the target: ``ok`` when every image is at or under
+    it, else the mean's excess (``+7.7 %``) with ``(within tol.)`` or ``OVER``."""
+    if n == 0:
+        return "no result"
+    if images_over == 0:
+        return "ok"
+    some = f", {images_over}/{n} img" if images_over < n else ""
+    if over <= tolerance:
+        return f"{over * 100:+.1f} % (within tol.{some})"
+    return f"{over * 100:+.1f} % OVER{some}"
 
 
-def rate_matched(store: ResultStore, codecs: Sequence[Codec], dataset: Dataset,
+def _curve_rows(rows: pd.DataFrame, curve: Curve, images: Sequence[ImageRef]) -> pd.DataFrame:
+    """``curve``'s rows on ``images``."""
+    if rows.empty:
+        return rows
+    names = {ref.name for ref in images}
+    return rows[(rows["codec"] == curve.name) & (rows["codec_version"] == curve.version)
+                & (rows["config"] == curve.config) & rows["image"].isin(names)]
+
+
+def _by_curve(rows: pd.DataFrame, images: Sequence[ImageRef]) -> dict[tuple, pd.DataFrame]:
+    """``rows`` on ``images`` split by (codec, version, config), in one pass."""
+    if rows.empty:
+        return {}
+    rows = rows[rows["image"].isin({ref.name for ref in images})]
+    return {key: group for key, group in rows.groupby(["codec", "codec_version", "config"], sort=False)}
+
+
+def rate_matched(store: ResultStore, codecs: Sequence[Codec | Curve], dataset: Dataset,
                  images: Sequence[ImageRef], target: float, metrics: Sequence[Metric], *,
-                 progress: bool = False, command: str = "") -> Comparison:
-    """Search every codec's point at ``target`` bpp per image, then measure the chosen points."""
+                 tolerance: float = DEFAULT_TOLERANCE, probe: bool = True, progress: bool = False,
+                 command: str = "") -> Comparison:
+    """Every curve of ``codecs`` (a codec stands for its own configuration) at ``target`` bpp.
+
+    With ``probe`` false, only stored rows answer (nothing is encoded).
+    """
     if not target > 0:
         raise CodecbenchError(f"Target bpp must be positive, got {target}")
-    matches, unreachable, failures = [], [], []
-    image_metrics = [m for m in metrics if m.kind == "image"]
-    for codec in codecs:
-        reason = codec.unavailable_reason()
-        if reason:
-            failures.append(Failure(codec.name, math.nan, "(all)", f"codec unavailable: {reason}"))
-            continue
-        searches, failed = search_points(store, codec, dataset, images, target,
+    if not tolerance >= 0:
+        raise CodecbenchError(f"Tolerance must be 0 or more (a fraction, e.g. 0.1), got {tolerance}")
+    curves = [c if isinstance(c, Curve) else Curve.of(c) for c in codecs]
+    image_columns = [c for m in metrics if m.kind == "image" for c in m.columns]
+    notes: list[str] = []
+    failures: list[Failure] = []
+    rows = store.frame(dataset.name, sorted({c.name for c in curves}))
+    stored, empty = _by_curve(rows, images), rows.iloc[:0]
+    per_curve = []
+    for curve in curves:
+        mine = stored.get((curve.name, curve.version, curve.config), empty)
+        work = 0
+        if probe and not curve.unavailable:
+            work, found = probe_curve(store, curve, dataset, images, mine, target,
+                                      progress=progress, command=command)
+            if found:
+                failures.extend(found)
+                notes.append(f"{curve.label}: {len(found)} probe(s) failed; those images keep "
+                             f"their best stored point")
+            if work:
+                mine = _curve_rows(store.frame(dataset.name, [curve.name]), curve, images)
+        elif curve.unavailable:
+            notes.append(f"{curve.label}: unavailable here ({curve.unavailable.split('. ')[0]}); "
+                         f"stored points only")
+        chosen = closest_below(mine, target)
+        measured, found = measure_points(store, curve, dataset, images, chosen, metrics,
                                          progress=progress, command=command)
-        failures.extend(failed)
-        knob = Knob(codec)
-        chosen = [(s, s.best(target)) for s in searches if not s.failed]
-        if any(best is None for _, best in chosen) or not chosen:
-            lowest = [s.probes[knob.point(0)] for s in searches if knob.point(0) in s.probes]
-            unreachable.append({
-                "codec": codec.name, "family": codec.family,
-                "images_above_target": sum(best is None for _, best in chosen),
-                "lowest_bpp": float(np.mean(lowest)) if lowest else math.nan,
-                "lowest_bpp_max": float(np.max(lowest)) if lowest else math.nan,
-                "lowest_point": knob.point(0),
-            })
-            continue
-        units = [_unit(codec, dataset, s.image, best[0]) for s, best in chosen if best]
-        failures.extend(Runner(store, image_metrics, progress=progress)
-                        .run(units, command=command).failures)
-        matches += [{"codec": codec.name, "family": codec.family, "image": s.image.name,
-                     "point": float(best[0]), "codec_version": codec.version(),
-                     "config": config_json(codec.config)} for s, best in chosen if best]
-    match_frame = pd.DataFrame(matches, columns=["codec", "family", "image", "point",
-                                                 "codec_version", "config"])
-    rows = store.frame(dataset.name, [c.name for c in codecs])
-    columns = [c for m in image_metrics for c in m.columns]
-    table, match_rows = summarize(rows, match_frame, columns)
+        failures.extend(found)
+        if measured:
+            mine = _curve_rows(store.frame(dataset.name, [curve.name]), curve, images)
+            chosen = closest_below(mine, target)
+        per_curve.append((curve, mine, chosen))
+    table, matches = _table(per_curve, images, target, tolerance, image_columns)
+    set_metrics = [m for m in metrics if m.kind == "set"]
+    if set_metrics:
+        table = _set_metrics(table, matches, set_metrics, store, per_curve, dataset, images, target,
+                             failures, notes)
+    for row in table.to_dict("records"):
+        if isinstance(row.get("interp-note"), str):
+            notes.append(f"{row['curve']}: no interpolated values: {row['interp-note']} "
+                         "(never extrapolated)")
+    return Comparison(target, tolerance, table, matches, notes, failures)
+
+
+def _table(per_curve: list[tuple[Curve, pd.DataFrame, pd.DataFrame]], images: Sequence[ImageRef],
+           target: float, tolerance: float, columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per curve: matched means and their distance to the target, then interpolated."""
+    image_names = [ref.name for ref in images]
+    records, matches = [], []
+    identity = ["codec", "codec_version", "config"]
+    all_keys = [chosen.assign(family=curve.codec.family, curve=curve.label)[
+        ["codec", "family", "image", "point", "codec_version", "config", "above_target", "curve"]]
+        for curve, _, chosen in per_curve]
+    all_rows = [rows for _, rows, _ in per_curve if not rows.empty]
+    summary, matched = summarize(pd.concat(all_rows) if all_rows else per_curve[0][1],
+                                 pd.concat(all_keys).drop(columns=["above_target", "curve"]), columns) \
+        if per_curve else (pd.DataFrame(), pd.DataFrame())
+    summary = summary.set_index(identity) if not summary.empty else summary
+    for (curve, rows, chosen), keys in zip(per_curve, all_keys):
+        record: dict[str, object] = {
+            "codec": curve.name, "curve": curve.label, "family": curve.codec.family,
+            "codec_version": curve.version, "config": curve.config, "n": 0, "bpp": math.nan,
+        }
+        if not summary.empty and (curve.name, curve.version, curve.config) in summary.index:
+            record.update(summary.loc[(curve.name, curve.version, curve.config)].drop("family").to_dict())
+        images_over = int(keys["above_target"].sum())
+        over = float(record["bpp"]) / target - 1 if record["n"] else math.nan
+        record.update(images_over=images_over, over_target=over if images_over else math.nan,
+                      at_target=bool(record["n"]) and (images_over == 0 or over <= tolerance),
+                      match=match_label(images_over, int(record["n"]), over, tolerance))
+        curve_points = mean_curve(rows, image_names, columns)
+        reasons = set()
+        for column in columns:
+            if column not in curve_points.columns:
+                record[INTERP + column] = math.nan
+                continue
+            value, why = interpolate_log_bpp(curve_points["bpp"], curve_points[column], target)
+            record[INTERP + column] = value
+            if why:
+                reasons.add(why)
+        record["interp-note"] = "; ".join(sorted(reasons)) if reasons else None
+        records.append(record)
+    if not matched.empty:
+        keys = pd.concat(all_keys)[[*identity, "image", "above_target", "curve"]]
+        matches.append(matched.merge(keys, on=[*identity, "image"], how="left"))
+    table = pd.DataFrame(records)
+    ci = [c for c in table.columns if c.endswith("-ci")]
+    means = [c for c in table.columns if c not in ci and c in ("bpp", *columns)]
+    interp = [c for c in table.columns if c.startswith(INTERP)]
+    order = ["codec", "curve", "family", "codec_version", "config", "n", *means, *ci,
+             "images_over", "over_target", "at_target", "match", *interp]
+    table = table[[c for c in order if c in table.columns]] if records else table
+    return table, (pd.concat(matches, ignore_index=True) if matches else pd.DataFrame(
+        columns=["codec", "curve", "image", "point", "bpp", "above_target"]))
+
+
+def _set_metrics(table: pd.DataFrame, matches: pd.DataFrame, metrics: Sequence[Metric],
+                 store: ResultStore, per_curve: list[tuple[Curve, pd.DataFrame, pd.DataFrame]],
+                 dataset: Dataset,
+                 images: Sequence[ImageRef], target: float, failures: list[Failure],
+                 notes: list[str]) -> pd.DataFrame:
+    """Dataset-level metrics: stored values where every image matched one stored point, else
+    computed over the matched reconstructions (decoded from the stored bitstreams); interpolated
+    from the stored values at points computed over as many images as compared."""
+    stored = store.set_frame(dataset.name, with_counts=True)
+    curves = [curve for curve, _, _ in per_curve]
+    points = {curve.label: mean_curve(rows, [r.name for r in images], []) for curve, rows, _ in per_curve}
     for metric in metrics:
-        if metric.kind == "set" and not table.empty:
-            table = _add_set_metric(table, metric, match_rows, store, codecs, dataset, images, failures)
-    return Comparison(target, table, pd.DataFrame(unreachable), match_rows, failures)
-
-
-def summarize(rows: pd.DataFrame, matches: pd.DataFrame,
-              columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean bpp and metrics (with 95% confidence half-widths) over the matched rows per codec."""
-    keys = ["codec", "image", "point", "codec_version", "config"]
-    if matches.empty or rows.empty:
-        return pd.DataFrame(columns=["codec", "n", "bpp"]), matches
-    matched = rows[rows["status"] == "ok"].merge(matches, on=keys, how="inner")
-    values = ["bpp"] + [c for c in metric_columns(rows) if c in columns]
-    grouped = matched.groupby(["codec", "family"])
-    table = grouped[values].mean()
-    table.insert(0, "n", grouped.size())
-    for column in values:
-        table[f"{column}-ci"] = grouped[column].agg(confidence_halfwidth)
-        # A mean over only some of the matched images would compare different image sets.
-        partial = grouped[column].count() < table["n"]
-        table.loc[partial, [column, f"{column}-ci"]] = np.nan
-    return table.reset_index(), matched
-
-
-def _add_set_metric(table: pd.DataFrame, metric: Metric, matched: pd.DataFrame, store: ResultStore,
-                    codecs: Sequence[Codec], dataset: Dataset, images: Sequence[ImageRef],
-                    failures: list[Failure]) -> pd.DataFrame:
-    """Dataset-level metric values over each codec's matched reconstructions (not stored: the
-    matched points differ per image, so they are no (codec, point) set of the results store)."""
-    from codecbench.image import read_image
-    from codecbench.runner import decode_checked
-
-    paths = {ref.name: ref.path for ref in images}
-    by_name = {c.name: c for c in codecs}
-    values = {column: {} for column in metric.columns}
-    for codec_name, group in matched.groupby("codec"):
-        codec = by_name[codec_name]
-        chosen = list(zip(group["image"], group["point"]))
-
-        def pairs(codec: Codec = codec, chosen: list = chosen):
-            for image, point in chosen:
-                original = read_image(paths[image])
-                stream = _stream(store, dataset.name, codec.name, image, point)
-                yield original, decode_checked(codec, stream, original.shape)
-
-        try:
-            result = metric.compute_set(pairs())
-        except Exception as exc:
-            failures.append(Failure(codec_name, math.nan, "(dataset)", f"{metric.name}: {exc}"))
-            continue
-        for column, value in result.items():
-            values[column][codec_name] = value
-    for column, per_codec in values.items():
-        table[column] = table["codec"].map(per_codec)
+        for column in metric.columns:
+            table[column] = math.nan
+            table[INTERP + column] = math.nan
+        for index, curve in enumerate(curves):
+            mine = matches[matches["curve"] == curve.label] if not matches.empty else matches
+            values = _matched_set_values(metric, mine, stored, curve, store, dataset, images,
+                                         failures, notes)
+            curve_values = _stored_set_values(stored, curve, len(images))
+            merged = points[curve.label].merge(curve_values, on="point", how="inner")
+            for column in metric.columns:
+                table.loc[index, column] = values.get(column, math.nan)
+                if column in merged.columns:
+                    value, _ = interpolate_log_bpp(merged["bpp"], merged[column], target)
+                    table.loc[index, INTERP + column] = value
     return table
 
 
-def _stream(store: ResultStore, dataset: str, codec: str, image: str, point: float) -> bytes:
-    for name, stream in store.streams(dataset, codec, point):
-        if name == image:
-            return stream
-    raise CodecbenchError(f"No stored bitstream for {codec} @ {point} on {image}")
+def _stored_set_values(stored: pd.DataFrame, curve: Curve, n_images: int) -> pd.DataFrame:
+    if stored.empty:
+        return pd.DataFrame(columns=["point"])
+    return stored[(stored["codec"] == curve.name) & (stored["codec_version"] == curve.version)
+                  & (stored["config"] == curve.config) & (stored["n_images"] == n_images)]
 
 
-def closest_below(rows: pd.DataFrame, target: float) -> pd.DataFrame:
-    """Per (codec, image), the stored ``ok`` row with the largest bpp not above ``target``; where
-    none is, the row with the lowest bpp (flagged ``above_target``). Uses stored rows only."""
-    ok = rows[rows["status"] == "ok"].copy()
-    if ok.empty:
-        return ok.assign(above_target=pd.Series(dtype=bool))
-    ok["above_target"] = ok["bpp"] > target
-    ok["rank"] = np.where(ok["above_target"], -ok["bpp"] - 1e9, ok["bpp"])
-    # Points that give the same bytes tie on bpp; prefer the one with the most metrics computed
-    # (the one ``compare`` chose and measured), not a bare bisection probe.
-    ok["measured"] = ok[metric_columns(rows)].notna().sum(axis=1)
-    best = ok.sort_values(["rank", "measured"], kind="stable").groupby(["codec", "image"], sort=True).tail(1)
-    return best.drop(columns=["rank", "measured"]).sort_values(["codec", "image"]).reset_index(drop=True)
+def _matched_set_values(metric: Metric, matched: pd.DataFrame, stored: pd.DataFrame, curve: Curve,
+                        store: ResultStore, dataset: Dataset, images: Sequence[ImageRef],
+                        failures: list[Failure], notes: list[str]) -> dict[str, float]:
+    if matched.empty or len(matched) < len(images):
+        return {}
+    if matched["point"].nunique() == 1:
+        found = _stored_set_values(stored, curve, len(images))
+        found = found[found["point"] == matched["point"].iloc[0]]
+        if not found.empty and all(c in found.columns for c in metric.columns):
+            return {c: float(found[c].iloc[0]) for c in metric.columns}
+    if curve.unavailable:
+        notes.append(f"{curve.label}: {metric.name} not computed (codec unavailable here)")
+        return {}
+    from codecbench.image import read_image
+    from codecbench.runner import decode_checked
+
+    refs = {ref.name: ref for ref in images}
+
+    def pairs():
+        for row in matched.itertuples():
+            original = read_image(refs[row.image].path)
+            stored_row = store.get(RowKey(dataset.name, row.image, curve.name, curve.version,
+                                          float(row.point), curve.config))
+            curve.codec.load()
+            yield original, decode_checked(curve.codec, stored_row.stream or b"", original.shape)
+
+    try:
+        return dict(metric.compute_set(pairs()))
+    except Exception as exc:
+        failures.append(Failure(curve.name, math.nan, "(dataset)", f"{metric.name}: {exc}"))
+        return {}

@@ -4,6 +4,11 @@
 Every row is written in its own transaction, so an interrupted run (Ctrl-C, ``kill -9``) keeps
 everything committed before it, and a rerun skips what is there. Bitstreams are stored with the
 rows so that reconstructions can be regenerated (for new metrics or reports) without re-encoding.
+
+A row's ``probe`` flag marks a rate search's probe (``codecbench compare`` bisecting a continuous
+knob between the points of a codec's sweep): it is stored and reused like any row, but the
+leaderboard leaves it out. Stores written before the flag existed are migrated on opening (their
+rows are not probes).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +52,7 @@ CREATE TABLE IF NOT EXISTS results (
     attempts INTEGER NOT NULL DEFAULT 1,
     run_id TEXT,
     created TEXT NOT NULL,
+    probe INTEGER NOT NULL DEFAULT 0,
     UNIQUE (dataset, image, codec, codec_version, point, config)
 );
 CREATE TABLE IF NOT EXISTS metric_values (
@@ -101,6 +107,7 @@ class StoredRow:
     stream: bytes | None
     attempts: int
     metrics: dict[str, float]
+    bpp: float | None = None
 
 
 def _now() -> str:
@@ -120,9 +127,29 @@ class ResultStore:
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
+        for statement in ("PRAGMA journal_mode=WAL", SCHEMA):
+            try:
+                self.conn.executescript(statement)
+            except sqlite3.OperationalError as exc:  # a read-only store stays readable
+                if "readonly" not in str(exc):
+                    raise
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older codecbench up to :data:`SCHEMA` (columns added since)."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(results)")}
+        self._probe_column = "r.probe" if "probe" in columns else "0 AS probe"
+        if "probe" not in columns:
+            try:
+                self.conn.execute("ALTER TABLE results ADD COLUMN probe INTEGER NOT NULL DEFAULT 0")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" in str(exc):  # another process migrated it first
+                    self._probe_column = "r.probe"
+                elif "readonly" not in str(exc):  # a read-only old store stays readable
+                    raise
+            else:
+                self._probe_column = "r.probe"
 
     def close(self) -> None:
         self.conn.close()
@@ -147,7 +174,7 @@ class ResultStore:
     def get(self, key: RowKey) -> StoredRow | None:
         """The stored row for ``key`` with its metric values, or ``None``."""
         row = self.conn.execute(
-            "SELECT id, status, error, stream, attempts FROM results WHERE dataset=? AND image=? "
+            "SELECT id, status, error, stream, attempts, bpp FROM results WHERE dataset=? AND image=? "
             "AND codec=? AND codec_version=? AND point=? AND config=?",
             (key.dataset, key.image, key.codec, key.codec_version, key.point, key.config),
         ).fetchone()
@@ -159,7 +186,7 @@ class ResultStore:
             ).fetchall()
         )
         metrics = {k: (math.nan if v is None else v) for k, v in metrics.items()}
-        return StoredRow(row[0], row[1], row[2], row[3], row[4], metrics)
+        return StoredRow(row[0], row[1], row[2], row[3], row[4], metrics, row[5])
 
     def put(
         self,
@@ -175,8 +202,12 @@ class ResultStore:
         encode_s: float | None = None,
         decode_s: float | None = None,
         metrics: Mapping[str, float] | None = None,
+        probe: bool = False,
     ) -> int:
-        """Insert or replace a row and its metric values in one transaction; return its id."""
+        """Insert or replace a row and its metric values in one transaction; return its id.
+
+        ``probe`` marks a rate search's probe, which the leaderboard leaves out.
+        """
         with self._transaction():
             previous = self.conn.execute(
                 "SELECT attempts FROM results WHERE dataset=? AND image=? AND codec=? "
@@ -192,16 +223,26 @@ class ResultStore:
             cur = self.conn.execute(
                 "INSERT INTO results (dataset, image, codec, codec_version, point, config, status,"
                 " error, height, width, nbytes, bpp, encode_s, decode_s, stream, attempts, run_id,"
-                " created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created, probe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.dataset, key.image, key.codec, key.codec_version, key.point, key.config,
                     status, error, height, width, None if stream is None else len(stream), bpp,
-                    encode_s, decode_s, stream, attempts, run_id, _now(),
+                    encode_s, decode_s, stream, attempts, run_id, _now(), int(probe),
                 ),
             )
             result_id = int(cur.lastrowid)
             self._insert_metrics(result_id, metrics or {})
         return result_id
+
+    def mark_probes(self, keys: Iterable[RowKey], probe: bool = True) -> None:
+        """Set (or clear) the ``probe`` flag of the rows of ``keys`` (missing rows are ignored)."""
+        with self._transaction():
+            self.conn.executemany(
+                "UPDATE results SET probe=? WHERE dataset=? AND image=? AND codec=? "
+                "AND codec_version=? AND point=? AND config=?",
+                [(int(probe), k.dataset, k.image, k.codec, k.codec_version, k.point, k.config)
+                 for k in keys],
+            )
 
     def add_metrics(self, result_id: int, metrics: Mapping[str, float]) -> None:
         """Add metric values to an existing row."""
@@ -243,6 +284,12 @@ class ResultStore:
             (dataset, codec, point),
         )
 
+    def codec_names(self, dataset: str | None = None) -> list[str]:
+        """The codecs with at least one successful row (on ``dataset``), sorted."""
+        where, params = ("AND dataset=?", (dataset,)) if dataset else ("", ())
+        return [r[0] for r in self.conn.execute(
+            f"SELECT DISTINCT codec FROM results WHERE status='ok' {where} ORDER BY codec", params)]
+
     def frame(self, dataset: str | None = None, codecs: list[str] | None = None) -> pd.DataFrame:
         """Tidy table of rows: one per result, one column per metric value (no bitstreams)."""
         where, params = [], []
@@ -256,24 +303,32 @@ class ResultStore:
         rows = pd.read_sql_query(
             "SELECT r.id, r.dataset, r.image, r.codec, r.codec_version, r.point, r.config, "
             "r.status, r.error, r.height, r.width, r.nbytes, r.bpp, r.encode_s, r.decode_s, "
-            f"r.attempts, r.run_id FROM results r {clause} ORDER BY r.codec, r.point, r.image",
+            f"r.attempts, r.run_id, {self._probe_column} FROM results r {clause} ORDER BY r.codec, r.point, r.image",
             self.conn,
             params=params,
         )
-        values = pd.read_sql_query("SELECT result_id, metric, value FROM metric_values", self.conn)
+        rows["probe"] = rows["probe"].astype(bool)
+        values = pd.read_sql_query(
+            "SELECT m.result_id, m.metric, m.value FROM metric_values m "
+            f"JOIN results r ON r.id = m.result_id {clause}", self.conn, params=params)
         if not values.empty and not rows.empty:
             wide = values.pivot(index="result_id", columns="metric", values="value")
             rows = rows.merge(wide, left_on="id", right_index=True, how="left")
         return rows
 
-    def set_frame(self, dataset: str | None = None) -> pd.DataFrame:
-        """Dataset-level metric values, one row per (dataset, codec, version, point, config)."""
+    def set_frame(self, dataset: str | None = None, *, with_counts: bool = False) -> pd.DataFrame:
+        """Dataset-level metric values, one row per (dataset, codec, version, point, config).
+
+        ``with_counts`` adds ``n_images``, the number of images each value was computed over.
+        """
         df = pd.read_sql_query("SELECT * FROM set_metric_values", self.conn)
         if dataset:
             df = df[df["dataset"] == dataset]
         if df.empty:
             return df
         keys = ["dataset", "codec", "codec_version", "point", "config"]
+        if with_counts:
+            keys.append("n_images")
         return df.pivot_table(index=keys, columns="metric", values="value").reset_index()
 
     def runs(self) -> pd.DataFrame:

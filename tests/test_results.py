@@ -60,3 +60,55 @@ def test_set_metrics(tmp_path: Path) -> None:
         store.put_set_metrics(key(), {"fid": 12.5}, n_images=3)
         assert store.get_set_metrics(key(image="ignored")) == {"fid": 12.5}
         assert store.set_frame("set")["fid"].tolist() == [12.5]
+
+
+def test_probe_flag_mark_and_codec_names(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.put(key("a"), run_id="r", status="ok", stream=b"x", bpp=1.0)
+        store.put(key("b"), run_id="r", status="ok", stream=b"x", bpp=2.0, probe=True)
+        store.put(key("c"), run_id="r", status="failed", error="boom")
+        assert store.frame().set_index("image")["probe"].to_dict() == {"a": False, "b": True, "c": False}
+        store.mark_probes([key("a")])
+        store.mark_probes([key("b")], probe=False)
+        assert store.frame().set_index("image")["probe"].to_dict() == {"a": True, "b": False, "c": False}
+        assert store.get(key("b")).bpp == 2.0
+        assert store.codec_names("set") == ["jpeg"] and store.codec_names("other") == []
+
+
+def test_a_store_without_the_probe_column_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    from codecbench.results import SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA.replace("    probe INTEGER NOT NULL DEFAULT 0,\n", ""))
+    old.execute("INSERT INTO results (dataset, image, codec, codec_version, point, config, status, "
+                "bpp, created) VALUES ('set', 'a.png', 'jpeg', 'v1', 50.0, '{}', 'ok', 1.5, 'then')")
+    old.commit()
+    old.close()
+    with ResultStore(path) as store:
+        frame = store.frame()
+        assert frame["probe"].tolist() == [False] and frame["bpp"].tolist() == [1.5]
+        store.put(key("b"), run_id="r", status="ok", stream=b"x", bpp=2.0, probe=True)
+        assert store.frame()["probe"].tolist() == [False, True]
+
+
+def test_a_read_only_old_store_stays_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from codecbench import results
+    from codecbench.results import SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA.replace("    probe INTEGER NOT NULL DEFAULT 0,\n", ""))
+    old.execute("INSERT INTO results (dataset, image, codec, codec_version, point, config, status, "
+                "bpp, created) VALUES ('set', 'a.png', 'jpeg', 'v1', 50.0, '{}', 'ok', 1.5, 'then')")
+    old.commit()
+    old.close()
+    connect = sqlite3.connect
+    monkeypatch.setattr(results.sqlite3, "connect",  # read-only even for root
+                        lambda file, **kw: connect(f"file:{file}?mode=ro", uri=True, **kw))
+    with ResultStore(path) as store:
+        assert store.frame()["probe"].tolist() == [False]

@@ -6,15 +6,20 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from codecbench import plugins
 from codecbench.cli import cli, db_option, handle_errors, parse_options, split_names
 from codecbench.cli.run import format_value, select_codecs, select_metrics
-from codecbench.codec import format_point
 from codecbench.dataset import resolve_dataset
-from codecbench.results import ResultStore
+from codecbench.results import ResultStore, default_db_path
+
+if TYPE_CHECKING:
+    import pandas
+
+SHOWN = ["curve", "n", "bpp", "match"]  # text formats: these, then the metric columns
 
 
 @cli.command("compare")
@@ -23,80 +28,156 @@ from codecbench.results import ResultStore
 @click.option("--dataset", "-d", "dataset_name", default="kodak", show_default=True,
               help="Dataset name, or folder:PATH.")
 @click.option("--codecs", "-c", "codec_names", default=None,
-              help="Comma-separated codecs (default: every available codec).")
+              help="Comma-separated codecs (default: those with results on the dataset in the "
+                   "database).")
+@click.option("--all", "every", is_flag=True,
+              help="Every available registered codec made for the dataset's kind of images (face "
+                   "models only on face datasets unless named with -c).")
 @click.option("--metrics", "-m", "metric_names", default="psnr,ms-ssim", show_default=True,
               help="Comma-separated metrics computed at the matched points.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.1, show_default=True,
+              help="Relative excess over --bpp that still counts as at the target (0.1 = 10%): "
+                   "a codec whose mean bpp at its lowest matched points is within it ranks with "
+                   "the others, flagged with its excess.")
+@click.option("--no-probe", is_flag=True,
+              help="Answer from stored points only: encode nothing (metrics missing at the chosen "
+                   "points are still computed from the stored bitstreams).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding datasets (default: $CODECBENCH_DATA, then the user cache).")
 @click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of local metric weights (default: $CODECBENCH_WEIGHTS).")
 @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Codec option, repeatable.")
+              help="Codec option, repeatable (compares that configuration only).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use only the first N images of the dataset.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="Output format of the comparison table.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
+              default="table", show_default=True, help="Output format of the comparison table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @db_option
 @handle_errors
-def compare_command(target: float, dataset_name: str, codec_names: str | None, metric_names: str,
-                    data_dir: Path | None, weights_dir: Path | None,
-                    option_pairs: tuple[str, ...], limit: int | None, fmt: str, quiet: bool,
-                    db: Path | None) -> None:
-    """Compare codecs at one rate: per image, the point closest to --bpp without exceeding it.
+def compare_command(target: float, dataset_name: str, codec_names: str | None, every: bool,
+                    metric_names: str, tolerance: float, no_probe: bool, data_dir: Path | None,
+                    weights_dir: Path | None, option_pairs: tuple[str, ...], limit: int | None,
+                    fmt: str, quiet: bool, db: Path | None) -> None:
+    """Compare codecs at one rate, answering from the results database where it can.
 
-    Codecs with a continuous quality knob are searched by bisection; every probe is stored in the
-    results database, so a rerun reuses them. The table shows the achieved mean bpp and the mean
-    metrics (with 95% confidence half-widths, "-ci"); codecs that cannot get down to the target are
-    listed with their lowest achievable bpp.
+    Every codec gets a row. "Matched" columns (bpp, metrics): per image, the point with the
+    largest bpp not above --bpp, or the codec's lowest point where it cannot get that low ("match"
+    then says how far the mean is over the target, within --tolerance or OVER). "interp-" columns:
+    each metric on the codec's mean RD curve (points measured on every image) at exactly --bpp,
+    linear in log(bpp); "-" outside the measured range (never extrapolated).
+
+    Codecs with other options stored (e.g. bpg with -o encoder=jctvc) are separate rows, labelled
+    with the options that differ from the defaults. Where the stored points leave an image's
+    point open (a continuous knob between two stored points, or discrete points not run yet), the
+    knob is bisected starting from those points; probes are stored, reused by every later compare
+    and left out of `codecbench results`.
     """
-    from codecbench.compare import rate_matched
+    from codecbench.compare import Curve, default_codecs, rate_matched, stored_curves
 
     if weights_dir is not None:
         os.environ["CODECBENCH_WEIGHTS"] = str(weights_dir)
-    names = split_names(codec_names) or [c.name for c in plugins.codecs() if not c.unavailable_reason()]
-    codecs = select_codecs(names, parse_options(option_pairs))
+    options = parse_options(option_pairs)
     metrics = select_metrics(split_names(metric_names))
     dataset = resolve_dataset(dataset_name, plugins.datasets().items)
-    images = dataset.images(data_dir)[:limit]
-    command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with ResultStore(db) as store:
-        result = rate_matched(store, codecs, dataset, images, target, metrics,
-                              progress=not quiet, command=command)
+    path = db or default_db_path()
+    notes: list[str] = []
+    with ResultStore(path) as store:
+        names = split_names(codec_names)
+        if not names:
+            chosen, notes = default_codecs(list(plugins.codecs()), store.codec_names(dataset.name),
+                                           getattr(dataset, "domain", "photos"), every=every)
+            if not chosen:
+                raise click.ClickException(
+                    f"No results for dataset {dataset.name!r} in {path}: name codecs with -c, "
+                    f"use --all, or run `codecbench run` first.")
+            names = [c.name for c in chosen]
+        codecs = select_codecs(names, options)
+        images = dataset.images(data_dir)[:limit]
+        if options:
+            curves = [Curve.of(c) for c in codecs]
+        else:
+            rows = store.frame(dataset.name, names)
+            curves = [curve for codec in codecs for curve in stored_curves(codec, rows)]
+        command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        result = rate_matched(store, curves, dataset, images, target, metrics, tolerance=tolerance,
+                              probe=not no_probe, progress=not quiet, command=command)
     table, ranked_by = ranked(result.table, metrics)
-    table = table.drop(columns=[c for c in table.columns if c.endswith("-ci")] if fmt == "table" else [])
     if fmt == "csv":
         click.echo(table.to_csv(index=False), nl=False)
     elif fmt == "json":
-        click.echo(table.to_json(orient="records", indent=2))
+        click.echo(table.to_json(orient="records", indent=2, double_precision=15))
     else:
-        ranking = f", best {ranked_by} first" if ranked_by else ""
-        click.secho(f"{dataset.name} at <= {target:g} bpp ({len(images)} images{ranking})", bold=True)
-        click.echo(format_comparison(table))
-    for row in result.unreachable.to_dict("records"):
-        click.echo(f"{row['codec']}: cannot reach {target:g} bpp on {row['images_above_target']} "
-                   f"image(s); lowest achievable: {row['lowest_bpp']:.4f} bpp mean, "
-                   f"{row['lowest_bpp_max']:.4f} max (point {format_point(row['lowest_point'])})",
-                   err=fmt != "table")
+        text = human_table(table, metrics)
+        if fmt == "markdown":
+            click.echo(text.to_markdown(index=False, disable_numparse=True))
+        else:
+            ranking = f"; best {ranked_by} first" if ranked_by else ""
+            click.secho(f"{dataset.name} at {target:g} bpp ({len(images)} images, tolerance "
+                        f"{tolerance:.0%}{ranking})", bold=True)
+            click.echo(format_comparison(text))
+            for line in legend(target, tolerance):
+                click.echo(line)
+    for note in notes + result.notes:
+        click.echo(f"note: {note}", err=fmt != "table")
     for failure in result.failures[:20]:
         click.secho(f"  failed: {failure.codec} on {failure.image}: {failure.error}", fg="red", err=True)
     if result.failures:
         raise SystemExit(1)
 
 
-def ranked(table: "pandas.DataFrame", metrics: list) -> tuple["pandas.DataFrame", str | None]:  # noqa: F821
-    """``table`` best first by the first requested metric's first column, and that column's name."""
+def ranked(table: "pandas.DataFrame", metrics: list) -> tuple["pandas.DataFrame", str | None]:
+    """``table`` with the curves at the target first, each group best first by the first requested
+    metric's first column (matched); and that column's name."""
+    if table.empty:
+        return table, None
+    group = ~table["at_target"].astype(bool) if "at_target" in table.columns else None
     for metric in metrics:
         for column, higher_is_better in metric.columns.items():
             if column in table.columns:
-                order = table.sort_values(column, ascending=not higher_is_better, kind="stable")
-                return order.reset_index(drop=True), column
+                value = table[column] if higher_is_better else -table[column]
+                order = table.assign(_group=group, _value=-value).sort_values(
+                    ["_group", "_value"], kind="stable", na_position="last")
+                return order.drop(columns=["_group", "_value"]).reset_index(drop=True), column
     return table, None
 
 
-def format_comparison(table: "pandas.DataFrame") -> str:  # noqa: F821
+def human_table(table: "pandas.DataFrame", metrics: list) -> "pandas.DataFrame":
+    """The columns a person reads (no confidence half-widths, versions or configurations), as
+    formatted strings."""
+    columns = [c for m in metrics for c in m.columns]
+    shown = SHOWN + [c for c in columns if c in table.columns] + [
+        f"interp-{c}" for c in columns if f"interp-{c}" in table.columns]
+    text = table[[c for c in shown if c in table.columns]].copy()
+    for column in text.columns:
+        if text[column].dtype.kind == "f":
+            text[column] = text[column].map(format_value)
+        else:
+            text[column] = text[column].map(str)
+    return text
+
+
+def format_comparison(text: "pandas.DataFrame") -> str:
     """The comparison table as aligned text."""
-    if table.empty:
-        return "(no codec reaches the target)"
-    return table.to_string(index=False, formatters={
-        c: format_value for c in table.columns if table[c].dtype.kind == "f"})
+    if text.empty:
+        return "(no codec)"
+    header = list(text.columns)
+    cells = [list(row) for row in text.itertuples(index=False)]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    align = [str.ljust if h in ("curve", "match") else str.rjust for h in header]
+    lines = ["  ".join(a(h, w) for h, w, a in zip(header, widths, align)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(a(c, w) for c, w, a in zip(row, widths, align)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def legend(target: float, tolerance: float) -> list[str]:
+    """What the columns of the text table mean."""
+    return [
+        f"bpp and metrics: means over each image's point closest to {target:g} bpp without "
+        f"exceeding it (its lowest point where it cannot get that low: match shows the mean's "
+        f"excess; up to {tolerance:.0%} counts as at the target).",
+        f"interp-*: the codec's mean RD curve (points measured on every image) at exactly "
+        f"{target:g} bpp, linear in log(bpp); '-' outside the measured range (not extrapolated).",
+    ]
+

@@ -71,6 +71,7 @@ class OTCodec(OTGANFamilyCodec):
 class OTGANFacesCodec(OTGANFamilyCodec):
     name = "ot_gan-faces"
     description = "OT+GAN trained on faces (CelebA + MTFL lfw_5590); test on faces-test"
+    domain = "faces"
     variant = "ot_gan"
     manifest = checkpoints_dir() / "ot_gan-faces.toml"
 
@@ -78,6 +79,7 @@ class OTGANFacesCodec(OTGANFamilyCodec):
 class GANFacesCodec(OTGANFamilyCodec):
     name = "gan-faces"
     description = "The GAN-only ablation trained on faces like ot_gan-faces; test on faces-test"
+    domain = "faces"
     variant = "gan"
     manifest = checkpoints_dir() / "gan-faces.toml"
 
@@ -85,6 +87,7 @@ class GANFacesCodec(OTGANFamilyCodec):
 class OTFacesCodec(OTGANFamilyCodec):
     name = "ot-faces"
     description = "The face autoencoder alone, which ot_gan-faces and gan-faces were fine-tuned from"
+    domain = "faces"
     variant = "ot"
     manifest = checkpoints_dir() / "ot-faces.toml"
     checkpoint_codecs = ("ot",)  # the face autoencoder was trained with `codecbench train ot`

@@ -18,6 +18,7 @@ RELATIVE = Path("faces") / "mtfl" / "AFLW"
 class FacesTestDataset(Dataset):
     name = "faces-test"
     description = "Held-out faces: MTFL's AFLW test split, for the OT+GAN face models"
+    domain = "faces"  # the kind of images (Codec.domain); `codecbench compare --all` reads it
 
     def location_hint(self) -> str:
         return f"<data-dir>/{RELATIVE.as_posix()}"
