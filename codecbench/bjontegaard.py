@@ -20,6 +20,7 @@ METHOD = "pchip"
 # Anchors preferred when present: HEVC intra (BPG or its HEIF wrapper), then JPEG.
 ANCHOR_PREFERENCE = ("bpg", "hevc-heif", "jpeg")
 QUALITY_LABELS = {"psnr": "PSNR", "ms-ssim-db": "MS-SSIM-dB"}
+QUALITY_UNITS = {"psnr": "dB", "ms-ssim-db": "dB"}
 
 
 def _curve(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -68,6 +69,30 @@ def bd_quality(anchor_rate: Sequence[float], anchor_quality: Sequence[float],
                                          require_matching_points=False, min_overlap=0))
 
 
+def bd_reason(anchor_rate: Sequence[float], anchor_quality: Sequence[float],
+              test_rate: Sequence[float], test_quality: Sequence[float], unit: str = "") -> str:
+    """Why BD-rate or BD-quality of these curves is ``nan``, in words ("" when neither is).
+
+    BD-rate needs overlapping quality ranges, BD-quality overlapping rate ranges, and both need two
+    points per curve on which quality rises with rate.
+    """
+    anchor, test = _curve(anchor_rate, anchor_quality), _curve(test_rate, test_quality)
+    if anchor is None:
+        return "the anchor has fewer than 2 points where quality rises with rate"
+    if test is None:
+        return "fewer than 2 points where quality rises with rate"
+    suffix = f" {unit}" if unit else ""
+    (a_rate, a_quality), (t_rate, t_quality) = anchor, test
+    reasons = []
+    if min(a_quality.max(), t_quality.max()) <= max(a_quality.min(), t_quality.min()):
+        reasons.append(f"quality ranges do not overlap (anchor {a_quality.min():.2f}-{a_quality.max():.2f}"
+                       f"{suffix}, this {t_quality.min():.2f}-{t_quality.max():.2f}{suffix})")
+    if min(a_rate.max(), t_rate.max()) <= max(a_rate.min(), t_rate.min()):
+        reasons.append(f"rate ranges do not overlap (anchor {a_rate.min():.4g}-{a_rate.max():.4g} bpp, "
+                       f"this {t_rate.min():.4g}-{t_rate.max():.4g} bpp)")
+    return "; ".join(reasons)
+
+
 def default_anchor(codecs: Iterable[str]) -> str | None:
     """The preferred anchor among ``codecs``: HEVC intra when present, then JPEG, else the first."""
     names = list(codecs)
@@ -77,31 +102,50 @@ def default_anchor(codecs: Iterable[str]) -> str | None:
     return sorted(names)[0] if names else None
 
 
-def bd_table(board: pd.DataFrame, anchor: str | None = None,
-             qualities: Sequence[str] = ("psnr", "ms-ssim-db")) -> pd.DataFrame:
-    """BD-rate and BD-quality of every codec against ``anchor``, one row per (dataset, codec).
+def anchor_curve(curves: pd.DataFrame, anchor: str, by: str) -> str | None:
+    """The curve (value of column ``by``) that ``anchor`` names: that curve itself, else the first
+    curve (sorted) of the codec called ``anchor``."""
+    labels = set(curves[by])
+    if anchor in labels:
+        return anchor
+    of_codec = sorted(set(curves.loc[curves["codec"] == anchor, by]))
+    return of_codec[0] if of_codec else None
 
-    ``board`` is a leaderboard (mean ``bpp`` and quality per codec point). Columns:
-    ``bd-rate-<quality>`` (percent) and ``bd-<quality>`` (quality units) for each quality present.
+
+def bd_table(board: pd.DataFrame, anchor: str | None = None,
+             qualities: Sequence[str] = ("psnr", "ms-ssim-db"), by: str = "codec") -> pd.DataFrame:
+    """BD-rate and BD-quality of every curve against ``anchor``, one row per (dataset, curve).
+
+    ``board`` is a leaderboard (mean ``bpp`` and quality per point); its column ``by`` tells curves
+    apart (``codec``, or a label that also tells codec options apart), and ``anchor`` names a curve
+    or a codec. Columns: ``bd-rate-<quality>`` (percent) and ``bd-<quality>`` (quality units) for
+    each quality present, and ``note``: why a value is ``nan`` ("" when none is).
     """
-    columns = ["dataset", "codec", "anchor"]
+    columns = ["dataset", by, "anchor"] if by == "codec" else ["dataset", "codec", by, "anchor"]
     if board.empty:
         return pd.DataFrame(columns=columns)
     anchor = anchor or default_anchor(board["codec"].unique())
     qualities = [q for q in qualities if q in board.columns]
     rows = []
     for dataset, group in board.groupby("dataset", sort=True):
-        reference = group[group["codec"] == anchor]
-        if reference.empty:
+        reference_name = anchor_curve(group, anchor, by) if anchor else None
+        if reference_name is None:
             continue
-        for codec, curve in group.groupby("codec", sort=True):
-            if codec == anchor:
+        reference = group[group[by] == reference_name]
+        for name, curve in group.groupby(by, sort=True):
+            if name == reference_name:
                 continue
-            row: dict[str, object] = {"dataset": dataset, "codec": codec, "anchor": anchor}
+            row: dict[str, object] = {"dataset": dataset, "codec": curve["codec"].iloc[0], by: name,
+                                      "anchor": reference_name}
+            notes = []
             for quality in qualities:
                 args = (reference["bpp"], reference[quality], curve["bpp"], curve[quality])
                 row[f"bd-rate-{quality}"] = bd_rate(*args)
                 row[f"bd-{quality}"] = bd_quality(*args)
+                if math.isnan(row[f"bd-rate-{quality}"]) or math.isnan(row[f"bd-{quality}"]):
+                    reason = bd_reason(*args, unit=QUALITY_UNITS.get(quality, ""))
+                    notes.append(f"{QUALITY_LABELS.get(quality, quality)}: {reason or 'no overlap'}")
+            row["note"] = "; ".join(notes)
             rows.append(row)
     return pd.DataFrame(rows, columns=columns + [
-        f"{prefix}{q}" for q in qualities for prefix in ("bd-rate-", "bd-")])
+        f"{prefix}{q}" for q in qualities for prefix in ("bd-rate-", "bd-")] + ["note"])

@@ -1,12 +1,16 @@
-"""Rate-distortion and rate-perception plots with seaborn, one line per codec, PNG and SVG.
+"""Rate-distortion and rate-perception plots with matplotlib, one line per curve, PNG and SVG.
 
-Lines are styled by codec ``family`` (solid for traditional, dashed for learned codecs), never by a
-list of codec names; colour tells codecs apart.
+A curve is one codec with one configuration (its ``curve`` label tells codec options apart; without
+that column, the codec name). Lines are styled by codec ``family`` (solid for traditional, dashed
+for learned codecs), never by a list of codec names; colour tells curves apart, and the legend
+lists the curve labels only. The bpp axis is logarithmic for low rates (:func:`wants_log_bpp`) and
+starts at the lowest rate any curve reaches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +26,10 @@ CURVES: tuple[tuple[str, str, bool], ...] = (
     ("fid", "FID on 256x256 patches (lower is better)", False),
     ("kid", "KID on 256x256 patches (lower is better)", False),
 )
-FAMILY_DASHES = {"traditional": "", "learned": (4, 2), "unknown": (1, 1)}
+FAMILY_DASHES = {"traditional": (), "learned": (4, 2), "unknown": (1, 1)}
 FAMILY_MARKERS = {"traditional": "o", "learned": "s", "unknown": "^"}
 FORMATS = ("png", "svg")
+LOW_RATE = 0.1  # below this target or lowest rate, the bpp axis is logarithmic by default
 
 
 @dataclass(frozen=True)
@@ -37,49 +42,80 @@ class Plot:
 
 
 def curve_frame(board: pd.DataFrame, families: Mapping[str, str]) -> pd.DataFrame:
-    """A leaderboard with a ``family`` column, sorted by codec and bpp for line drawing."""
+    """A leaderboard with ``family`` and ``curve`` columns, sorted by curve and bpp for drawing."""
     frame = board.copy()
     frame["family"] = frame["codec"].map(lambda c: families.get(c, "unknown"))
-    return frame.sort_values(["codec", "bpp"]).reset_index(drop=True)
+    if "curve" not in frame.columns:
+        frame["curve"] = frame["codec"]
+    return frame.sort_values(["curve", "bpp"]).reset_index(drop=True)
 
 
-def codec_colors(codecs: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """One colour per codec (sorted by name), so a codec keeps its colour in every plot."""
+def codec_colors(codecs: Iterable[str]) -> dict[str, tuple[float, float, float]]:
+    """One colour per curve label (sorted), so a curve keeps its colour in every plot."""
     import seaborn as sns
 
     names = sorted(set(codecs))
     return dict(zip(names, sns.color_palette(n_colors=len(names))))
 
 
+def wants_log_bpp(bpp: Iterable[float], target: float | None = None) -> bool:
+    """The default bpp axis: logarithmic when the target or the lowest rate is below 0.1 bpp."""
+    rates = [b for b in bpp if b > 0 and math.isfinite(b)]
+    return (target is not None and target < LOW_RATE) or (bool(rates) and min(rates) < LOW_RATE)
+
+
+def bpp_limits(bpp: Iterable[float], log: bool) -> tuple[float, float]:
+    """Axis limits from the lowest to the highest rate, with a small margin."""
+    rates = [b for b in bpp if b > 0 and math.isfinite(b)]
+    low, high = min(rates), max(rates)
+    if log:
+        return low / 1.12, high * 1.12
+    margin = 0.03 * (high - low or high)
+    return max(0.0, low - margin), high + margin
+
+
 def plot_curve(frame: pd.DataFrame, metric: str, label: str, out_stem: Path,
                title: str = "", formats: Sequence[str] = FORMATS,
-               colors: Mapping[str, tuple[float, float, float]] | None = None) -> dict[str, Path]:
-    """Draw bpp against ``metric``, one line per codec, and write ``out_stem.<format>`` files.
+               colors: Mapping[str, tuple[float, float, float]] | None = None, *,
+               log_bpp: bool = False, bpp_range: tuple[float, float] | None = None,
+               target: float | None = None) -> dict[str, Path]:
+    """Draw bpp against ``metric``, one line per curve, and write ``out_stem.<format>`` files.
 
-    ``colors`` maps codec names to colours (default: :func:`codec_colors` of the codecs drawn).
+    ``colors`` maps curve labels to colours (default: :func:`codec_colors` of the curves drawn);
+    ``bpp_range`` fixes the x axis (default: the rates drawn); ``target`` is marked with a line.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import seaborn as sns
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    data = frame[frame[metric].notna() & frame["bpp"].notna()]
-    families = sorted(data["family"].unique())
-    colors = colors or codec_colors(data["codec"])
-    sns.set_theme(style="whitegrid", context="notebook")
+    frame = frame if "curve" in frame.columns else frame.assign(curve=frame["codec"])
+    data = frame[frame[metric].notna() & frame["bpp"].notna() & (frame["bpp"] > 0)]
+    colors = colors or codec_colors(data["curve"])
+    plt.style.use("seaborn-v0_8-whitegrid")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    sns.lineplot(
-        data=data, x="bpp", y=metric, hue="codec", style="family", sort=False, ax=ax,
-        palette={c: colors[c] for c in data["codec"].unique()},
-        units="codec", estimator=None, markers={f: FAMILY_MARKERS.get(f, "^") for f in families},
-        dashes={f: FAMILY_DASHES.get(f, (1, 1)) for f in families},
-    )
-    ax.set_xlabel("bits per pixel (bpp)")
+    for name, curve in data.groupby("curve", sort=True):
+        curve = curve.sort_values("bpp")
+        family = str(curve["family"].iloc[0]) if "family" in curve.columns else "unknown"
+        ax.plot(curve["bpp"], curve[metric], label=str(name), color=colors[name], linewidth=1.6,
+                marker=FAMILY_MARKERS.get(family, "^"), markersize=5,
+                dashes=FAMILY_DASHES.get(family, (1, 1)))
+    if log_bpp:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if bpp_range or not data.empty:
+        ax.set_xlim(*(bpp_range or bpp_limits(data["bpp"], log_bpp)))
+    if target is not None:
+        ax.axvline(target, color="0.45", linewidth=0.9, linestyle=":", zorder=0)
+    ax.set_xlabel("bits per pixel (bpp, log scale)" if log_bpp else "bits per pixel (bpp)")
     ax.set_ylabel(label)
     if title:
         ax.set_title(title)
-    ax.legend(fontsize="small", frameon=True)
+    if not data.empty:
+        ax.legend(fontsize="small", frameon=True)
     fig.tight_layout()
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -92,15 +128,26 @@ def plot_curve(frame: pd.DataFrame, metric: str, label: str, out_stem: Path,
 
 
 def plot_all(board: pd.DataFrame, families: Mapping[str, str], out_dir: Path,
-             dataset: str = "") -> list[Plot]:
-    """Every RD / rate-perception plot for which ``board`` has values, written into ``out_dir``."""
+             dataset: str = "", *, log_bpp: bool | None = None,
+             target: float | None = None) -> list[Plot]:
+    """Every RD / rate-perception plot for which ``board`` has values, written into ``out_dir``.
+
+    ``log_bpp``: a logarithmic bpp axis (default: :func:`wants_log_bpp`). Every plot's bpp axis
+    spans the rates of all curves, from the lowest any of them reaches.
+    """
     frame = curve_frame(board, families)
-    colors = codec_colors(frame["codec"])
+    rates = frame.loc[frame["bpp"] > 0, "bpp"] if "bpp" in frame.columns else pd.Series(dtype=float)
+    if rates.empty:
+        return []
+    log_bpp = wants_log_bpp(rates, target) if log_bpp is None else log_bpp
+    bpp_range = bpp_limits(rates, log_bpp)
+    colors = codec_colors(frame["curve"])
     plots = []
     for metric, label, _ in CURVES:
         if metric not in frame.columns or frame[metric].notna().sum() == 0:
             continue
         title = f"{dataset}: bpp vs {label.split(' (')[0]}" if dataset else ""
-        files = plot_curve(frame, metric, label, out_dir / f"rd-{metric}", title, colors=colors)
+        files = plot_curve(frame, metric, label, out_dir / f"rd-{metric}", title, colors=colors,
+                           log_bpp=log_bpp, bpp_range=bpp_range, target=target)
         plots.append(Plot(metric, title or metric, files))
     return plots

@@ -66,3 +66,31 @@ def test_dominated_points_are_left_out_instead_of_failing() -> None:
     psnr = np.append(PSNR, PSNR[2] - 1.0)
     assert bd_rate(RATES, PSNR, rates, psnr) == pytest.approx(0.0, abs=1e-9)
     assert bd_quality(RATES, PSNR, rates, psnr) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_missing_value_comes_with_its_reason() -> None:
+    from codecbench.bjontegaard import bd_reason
+
+    assert bd_reason(RATES, PSNR, RATES * 0.8, PSNR) == ""
+    assert bd_reason(RATES, PSNR, RATES, PSNR + 100, unit="dB") == (
+        "quality ranges do not overlap (anchor 26.00-39.00 dB, this 126.00-139.00 dB)")
+    assert bd_reason(RATES, PSNR, RATES * 100, PSNR).startswith("rate ranges do not overlap")
+    assert bd_reason(RATES, PSNR, [0.5], [30.0]) == "fewer than 2 points where quality rises with rate"
+    assert bd_reason([0.5], [30.0], RATES, PSNR).startswith("the anchor has fewer than 2 points")
+
+
+def test_table_by_curve_tells_options_apart_and_notes_missing_values() -> None:
+    rows = []
+    for curve, factor, offset in (("bpg (encoder=x265)", 1.0, 0.0), ("bpg (encoder=jctvc)", 0.9, 0.0),
+                                  ("ot", 1.0, 100.0)):
+        for rate, psnr in zip(RATES, LINE):
+            rows.append({"dataset": "kodak", "codec": curve.split()[0], "curve": curve,
+                         "bpp": rate * factor, "psnr": psnr + offset})
+    table = bd_table(pd.DataFrame(rows), "bpg (encoder=x265)", by="curve").set_index("curve")
+    assert list(table.index) == ["bpg (encoder=jctvc)", "ot"]
+    assert table.loc["bpg (encoder=jctvc)", "bd-rate-psnr"] == pytest.approx(-10.0)
+    assert table.loc["bpg (encoder=jctvc)", "note"] == ""
+    assert math.isnan(table.loc["ot", "bd-rate-psnr"])
+    assert table.loc["ot", "note"].startswith("PSNR: quality ranges do not overlap")
+    # A codec name as the anchor picks that codec's first curve.
+    assert set(bd_table(pd.DataFrame(rows), "bpg", by="curve")["anchor"]) == {"bpg (encoder=jctvc)"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import sqlite3
 import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from codecbench import hookimpl, plugins
+from codecbench import BitstreamError, Codec, hookimpl, plugins
 from codecbench.cli import cli
 from codecbench.testing import synthetic_image
 
@@ -65,10 +67,13 @@ def test_report_folder_has_tables_plots_and_crops(report: Path) -> None:
     assert crops == ["img0-jpeg.png", "img0-jpeg444.png", "img0-original.png",
                      "img1-jpeg.png", "img1-jpeg444.png", "img1-original.png"]
     assert Image.open(out / "crops" / "img0-jpeg.png").size == (96, 96)
-    # jpeg444 vs the jpeg anchor: BD-rate (may be "-" where the PSNR ranges do not overlap), BD-PSNR.
-    bd_row = re.search(r'<td class="text">jpeg444</td><td class="text">jpeg</td><td>([-0-9.]+)</td>'
-                       r'<td>([-0-9.]+)</td>', html)
+    # jpeg444 vs the jpeg anchor: BD-rate in percent, or "-" with the reason beside it, and BD-PSNR.
+    bd_row = re.search(r'<td class="text">jpeg444</td><td class="text">jpeg</td><td>([-+0-9.]+%|-)</td>'
+                       r'<td>([-+0-9.]+)</td>(<td class="text wrap">([^<]*)</td>)?', html)
     assert bd_row and float(bd_row.group(2)) > 0
+    if bd_row.group(1) == "-":
+        assert "quality ranges do not overlap" in bd_row.group(4)
+    assert "<td>10</td>" in html and "<td>10.00</td>" not in html  # points as typed
     for src in re.findall(r'src="([^"]+)"', html):
         assert (out / src).is_file(), src
     assert '<span class="ci">&plusmn;' in html and "&lt;span" not in html  # half-widths are markup
@@ -98,6 +103,8 @@ def test_page_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None
     assert int(body.group(1)) > 0 and body.group(1) == body.group(2), "some images did not load"
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
+    # The crops are enlarged 2x on screen without smoothing.
+    assert 'data-crop-rendering="pixelated"' in dom.stdout and 'data-crop-zoom="2"' in dom.stdout
 
     shot = tmp_path / "page.png"
     result = chromium(f"--screenshot={shot}", "--window-size=1280,2400", "--hide-scrollbars",
@@ -136,3 +143,276 @@ def test_points_not_measured_on_every_image_stay_out_of_curves_and_tables() -> N
     assert list(board["point"]) == [10.0, 20.0]
     assert list(board["psnr"]) == [26.0, 30.0]
     assert math.isnan(board["lpips"][0]) and math.isnan(board["lpips-ci"][0]) and board["lpips"][1] == pytest.approx(0.15)
+
+
+# --- synthetic stores with toy codecs -----------------------------------------------------------
+
+class Zip(Codec):
+    """The top ``point`` bits of each sample, zlib-compressed. Option ``offset`` is added to every
+    sample before coding and taken off after decoding, so only a decoder configured as the encoder
+    was gives the image back."""
+
+    name = "zip"
+    family = "learned"
+    points = (1, 2, 4, 8)
+    point_range = (1, 8)
+    options = {"offset": "0"}
+
+    def encode(self, image: np.ndarray, point: float) -> bytes:
+        shift = 8 - self.validate_point(point)
+        h, w, _ = image.shape
+        moved = ((image.astype(int) + int(self.config["offset"])) % 256).astype(np.uint8)
+        return bytes([shift]) + h.to_bytes(2, "big") + w.to_bytes(2, "big") + zlib.compress((moved >> shift).tobytes(), 9)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        if len(data) < 5:
+            raise BitstreamError(f"truncated zip stream ({len(data)} bytes)")
+        shift, h, w = data[0], int.from_bytes(data[1:3], "big"), int.from_bytes(data[3:5], "big")
+        try:
+            raw = zlib.decompress(data[5:])
+        except zlib.error as exc:
+            raise BitstreamError(f"corrupt zip stream: {exc}") from exc
+        moved = np.frombuffer(raw, np.uint8).reshape(h, w, 3) << shift  # ValueError on a wrong header
+        return ((moved.astype(int) - int(self.config["offset"])) % 256).astype(np.uint8)
+
+
+class ToyPlugin:
+    def __init__(self, *codecs: Codec) -> None:
+        self.codecs = codecs
+
+    @hookimpl
+    def register_codecs(self, register) -> None:
+        for codec in self.codecs:
+            register(codec)
+
+
+def cli_ok(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def write_images(folder: Path, arrays: list[np.ndarray]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, array in enumerate(arrays):
+        Image.fromarray(array).save(folder / f"img{i}.png")
+    return folder
+
+
+def noise(seed: int, size: int = 48) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def section(html: str, anchor: str) -> str:
+    """The page from heading ``id=anchor`` to the next h2."""
+    start = html.index(f'<h2 id="{anchor}">')
+    end = html.find("<h2", start + 1)
+    return html[start:end if end > 0 else None]
+
+
+def leaderboard_points(html: str, curve: str) -> list[str]:
+    return re.findall(rf'<td class="text">{re.escape(curve)}</td><td>([^<]+)</td>', section(html, "leaderboard"))
+
+
+def test_each_stored_configuration_is_its_own_curve_decoded_with_its_options(
+        tmp_path: Path, registered_plugin) -> None:
+    registered_plugin(ToyPlugin(Zip()), "zip-plugin")
+    images = [synthetic_image(64, 96, seed=i) for i in range(2)]
+    folder, db, out = write_images(tmp_path / "images", images), str(tmp_path / "r.sqlite"), tmp_path / "report"
+    for offset in ("0", "64"):  # the same codec, points and images: only the options differ
+        cli_ok("run", "-c", "zip", "-o", f"offset={offset}", "-d", f"folder:{folder}", "-p", "2,4,8",
+               "-m", "psnr", "--db", db, "-q", "-j", "1")
+    cli_ok("report", "--db", db, "-d", f"folder:{folder}", "--out", str(out), "--bpp", "100",
+           "--crop", "32", "--images", "2")
+    html = (out / "index.html").read_text()
+    # Labelled by the options that differ from the codec's defaults.
+    assert leaderboard_points(html, "zip") == ["2", "4", "8"]
+    assert leaderboard_points(html, "zip[offset=64]") == ["2", "4", "8"]
+    svg = (out / "plots" / "rd-psnr.svg").read_text()
+    assert "<!-- zip -->" in svg and "<!-- zip[offset=64] -->" in svg
+    for i, image in enumerate(images):
+        for offset, name in (("0", "zip"), ("64", "zip-offset-64")):
+            codec = Zip().with_options(offset=offset)
+            expected = codec.decode(codec.encode(image, 8))[16:48, 32:64]
+            crop = np.asarray(Image.open(out / "crops" / f"img{i}-{name}.png"))
+            assert np.array_equal(crop, expected), (i, offset)
+
+
+def test_compare_probes_are_not_leaderboard_points(tmp_path: Path, registered_plugin) -> None:
+    registered_plugin(ToyPlugin(Zip()), "zip-plugin")
+    folder, db, out = write_images(tmp_path / "images", [noise(i) for i in range(3)]), str(tmp_path / "r.sqlite"), tmp_path / "report"
+    common = ["-d", f"folder:{folder}", "--db", db, "-q"]
+    cli_ok("run", "-c", "zip", "-p", "1,2,4,8", "-m", "psnr", "-j", "1", *common)
+    cli_ok("compare", "--bpp", "14", "-c", "zip", "-m", "psnr", *common)
+    from codecbench.results import ResultStore
+
+    with ResultStore(db) as store:
+        stored = sorted(set(store.frame()["point"]))
+    assert stored == [1, 2, 4, 5, 6, 8]  # the bisection probed 5 and 6 on every image
+    cli_ok("report", "--db", db, "-d", f"folder:{folder}", "--out", str(out), "--bpp", "14", "--images", "1")
+    html = (out / "index.html").read_text()
+    assert leaderboard_points(html, "zip") == ["1", "2", "4", "8"]
+    matched = section(html, "rate-matched")
+    assert re.search(r'<td class="text">zip</td><td>3</td><td class="text">ok</td><td>1[23]\.\d+', matched)
+    # A store written before the probe flag: the bare probe points (no metric) are still no points.
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE results SET probe = 0")
+    cli_ok("report", "--db", db, "-d", f"folder:{folder}", "--out", str(out), "--bpp", "14", "--images", "1")
+    assert leaderboard_points((out / "index.html").read_text(), "zip") == ["1", "2", "4", "8"]
+
+
+def test_codecs_without_metrics_at_the_target_are_named_not_tabled(tmp_path: Path, registered_plugin) -> None:
+    from codecbench.results import ResultStore, RowKey, config_json
+
+    registered_plugin(ToyPlugin(Zip()), "zip-plugin")
+    images = [synthetic_image(64, 96, seed=i) for i in range(2)]
+    folder, db, out = write_images(tmp_path / "images", images), str(tmp_path / "r.sqlite"), tmp_path / "report"
+    cli_ok("run", "-c", "zip", "-d", f"folder:{folder}", "-p", "2,4,8", "-m", "psnr", "--db", db, "-q", "-j", "1")
+    codec = Zip().with_options(offset="32")
+    with ResultStore(db) as store:  # another configuration, stored without metrics (bare probes)
+        dataset = store.frame()["dataset"].iloc[0]
+        for i, image in enumerate(images):
+            for point in (2, 4, 8):
+                data = codec.encode(image, point)
+                store.put(RowKey(dataset, f"img{i}.png", "zip", codec.version(), float(point),
+                                 config_json(codec.config)), run_id="probe", status="ok", height=64,
+                          width=96, stream=data, bpp=8 * len(data) / (64 * 96))
+    cli_ok("report", "--db", db, "-d", f"folder:{folder}", "--out", str(out), "--bpp", "100", "--images", "0")
+    matched = section((out / "index.html").read_text(), "rate-matched")
+    assert '<td class="text">zip</td>' in matched
+    assert '<td class="text">zip[offset=32]</td>' not in matched
+    assert "zip[offset=32]: no metric stored at its matched points" in matched
+
+
+def test_a_stream_that_cannot_be_decoded_is_skipped_and_named(tmp_path: Path, registered_plugin,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    registered_plugin(ToyPlugin(Zip()), "zip-plugin")
+    folder = write_images(tmp_path / "images", [synthetic_image(64, 96, seed=i) for i in range(3)])
+    db, out = tmp_path / "r.sqlite", tmp_path / "report"
+    cli_ok("run", "-c", "zip", "-d", f"folder:{folder}", "-p", "2,8", "-m", "psnr", "--db", str(db), "-q", "-j", "1")
+    with sqlite3.connect(db) as conn:  # img0: truncated (BitstreamError); img1: a lying header (ValueError)
+        conn.execute("UPDATE results SET stream = x'00' WHERE image = 'img0.png'")
+        for row_id, stream in conn.execute("SELECT id, stream FROM results WHERE image = 'img1.png'").fetchall():
+            conn.execute("UPDATE results SET stream = ? WHERE id = ?", (stream[:1] + b"\x03\xe8" + stream[3:], row_id))
+    cli_ok("report", "--db", str(db), "-d", f"folder:{folder}", "--out", str(out), "--bpp", "100", "--crop", "32")
+    html = (out / "index.html").read_text()
+    skipped = re.findall(r"<li>Not decoded: ([^<]+)</li>", html)
+    assert len(skipped) == 2
+    assert skipped[0].startswith("img0.png, zip @ 8: BitstreamError: truncated zip stream")
+    assert skipped[1].startswith("img1.png, zip @ 8: ValueError")
+    assert (out / "crops" / "img2-zip.png").is_file() and not (out / "crops" / "img0-zip.png").exists()
+    assert leaderboard_points(html, "zip") == ["2", "8"]
+
+    # A codec whose version changed since the stream was stored still decodes it, and says so.
+    monkeypatch.setattr(Zip, "version", lambda self: "2")
+    cli_ok("report", "--db", str(db), "-d", f"folder:{folder}", "--out", str(out), "--bpp", "100", "--crop", "32")
+    assert "; decoded by version 2 (stored by 0)" in (out / "index.html").read_text()
+
+
+def test_one_failed_image_does_not_empty_the_leaderboard(image_folder: Path, tmp_path: Path,
+                                                         registered_plugin) -> None:
+    from toy_codecs import Broken, Quantizer
+
+    registered_plugin(ToyPlugin(Broken(), Quantizer()), "toy-plugin")
+    db = str(tmp_path / "r.sqlite")
+    run = CliRunner().invoke(cli, ["run", "-c", "broken,quantizer", "-d", f"folder:{image_folder}",
+                                   "-p", "2,8", "-m", "psnr", "--db", db, "-q", "-j", "1"])
+    assert run.exit_code == 1  # broken fails on the 48-row image (img1)
+    only_broken = tmp_path / "broken"
+    cli_ok("report", "--db", db, "-d", f"folder:{image_folder}", "--out", str(only_broken), "-c", "broken",
+           "--images", "0")
+    html = (only_broken / "index.html").read_text()
+    assert leaderboard_points(html, "broken") == ["2", "8"]
+    assert '<p class="meta">2 images' in html and "img1.png (RuntimeError: cannot encode 48-row images" in html
+
+    both = tmp_path / "both"
+    cli_ok("report", "--db", db, "-d", f"folder:{image_folder}", "--out", str(both), "--images", "0")
+    html = (both / "index.html").read_text()
+    assert leaderboard_points(html, "quantizer") == ["2", "8"] and leaderboard_points(html, "broken") == []
+    assert re.search(r"<li>broken: 2 point\(s\) measured on fewer than 3 images \(n = 2\).*failed on img1.png: "
+                     r"RuntimeError: cannot encode 48-row images", html)
+
+
+@pytest.mark.parametrize("bpp", ["nan", "0", "-1", "inf"])
+def test_a_target_that_is_not_a_positive_rate_is_refused(bpp: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", "--db", str(tmp_path / "none.sqlite"), "--bpp", bpp])
+    assert result.exit_code == 2
+    assert "is not a positive number of bits per pixel" in result.output
+
+
+def test_build_report_refuses_a_bad_target_too(tmp_path: Path) -> None:
+    from codecbench.errors import CodecbenchError
+    from codecbench.report.html import build_report
+    from codecbench.results import ResultStore
+
+    with ResultStore(tmp_path / "r.sqlite") as store, pytest.raises(CodecbenchError, match="Invalid target bpp nan"):
+        build_report(store, tmp_path / "out", "kodak", [], {}, target=math.nan)
+
+
+def test_an_anchor_without_a_curve_is_explained(report: Path, tmp_path: Path) -> None:
+    db, folder = report.parent.parent / "r.sqlite", report.parent.parent / "images"
+    out = tmp_path / "other"
+    cli_ok("report", "--db", str(db), "-d", f"folder:{folder}", "--out", str(out), "--anchor", "bpg",
+           "--images", "0")
+    bd = section((out / "index.html").read_text(), "bd")
+    assert "No BD-rates: the anchor &#39;bpg&#39; has no curve" in bd and "<table>" not in bd
+
+
+def test_paper_preset_with_the_paper_codecs_that_are_stored(tmp_path: Path) -> None:
+    folder = write_images(tmp_path / "images", [synthetic_image(160, 224, seed=i) for i in range(2)])
+    db, out = str(tmp_path / "r.sqlite"), tmp_path / "paper"
+    common = ["-d", f"folder:{folder}", "-m", "psnr", "--db", db, "-q", "-j", "1"]
+    cli_ok("run", "-c", "jpeg2000", "-p", "0.01,0.02,0.03,0.05,0.1", *common)
+    cli_ok("run", "-c", "jpeg", "-p", "5,50", *common)
+    cli_ok("report", "--preset", "paper", "--db", db, "-d", f"folder:{folder}", "--out", str(out))
+    html = (out / "index.html").read_text()
+    assert "Rate-matched comparison at &le; 0.03 bpp" in html
+    assert "No stored results for: bpg, hevc-heif, aedc, hific, gan, ot, ot_gan." in html
+    # On 160x224 images JPEG 2000's headers alone are above 0.03 bpp: its lowest point, flagged.
+    assert re.search(r'<td class="text">jpeg2000</td><td>2</td><td class="text">\+3\d\.\d % OVER</td><td>0\.04',
+                     section(html, "rate-matched"))
+    assert ">jpeg<" not in html and not (out / "crops" / "img0-jpeg.png").exists()
+    assert "bits per pixel (bpp, log scale)" in (out / "plots" / "rd-psnr.svg").read_text()
+    assert Image.open(out / "crops" / "img0-jpeg2000.png").size == (128, 128)
+    assert "width: 384px" in html and "(above target)" in html
+    with Image.open(out / "visual-comparison.png") as figure:  # original + jpeg2000, 3x, two rows
+        assert figure.size == (2 * (384 + 8) + 8, 2 * (384 + 36 + 8) + 8)
+        tile = np.asarray(figure.convert("RGB"))[8:8 + 384, 8 + 392:8 + 392 + 384]
+    assert np.array_equal(tile, np.repeat(np.repeat(np.asarray(Image.open(out / "crops" / "img0-jpeg2000.png")),
+                                                    3, 0), 3, 1))
+
+    # Explicit options win over the preset's.
+    cli_ok("report", "--preset", "paper", "--bpp", "0.06", "--linear-bpp", "--db", db, "-d", f"folder:{folder}",
+           "--out", str(out))
+    html = (out / "index.html").read_text()
+    assert re.search(r'<td class="text">jpeg2000</td><td>2</td><td class="text">ok</td><td>0\.0[45]',
+                     section(html, "rate-matched"))
+    assert "@ 0.05," in html
+    assert "bits per pixel (bpp)<" in (out / "plots" / "rd-psnr.svg").read_text().replace(" -->", "<")
+
+
+def test_captions_round_points_and_crops_can_be_placed() -> None:
+    from codecbench.report.visual import crop, enlarge, point_text, rate_text
+
+    assert point_text(0.49883178710937504) == "0.4988" and point_text(28.0) == "28" and point_text(26.15185546875) == "26.15"
+    assert rate_text(0.031234) == "0.03123"
+    image = np.arange(10 * 12 * 3, dtype=np.uint8).reshape(10, 12, 3)
+    assert np.array_equal(crop(image, 4), image[3:7, 4:8])  # centred
+    assert np.array_equal(crop(image, 4, at=(1, 2)), image[2:6, 1:5])  # x, y of the top-left corner
+    assert np.array_equal(crop(image, 4, at=(50, 50)), image[6:10, 8:12])  # clamped into the image
+    big = enlarge(image, 3)
+    assert big.shape == (30, 36, 3) and (big[:3, :3] == image[0, 0]).all() and (big[3:6, 3:6] == image[1, 1]).all()
+
+
+def test_chosen_images_and_crop_position(report: Path, tmp_path: Path) -> None:
+    db, folder = report.parent.parent / "r.sqlite", report.parent.parent / "images"
+    out = tmp_path / "picked"
+    cli_ok("report", "--db", str(db), "-d", f"folder:{folder}", "--out", str(out), "--bpp", "2.5",
+           "--image", "img2", "--crop", "32", "--crop-at", "10,20", "--zoom", "4")
+    assert sorted(p.name for p in (out / "crops").iterdir()) == ["img2-jpeg.png", "img2-jpeg444.png", "img2-original.png"]
+    original = np.asarray(Image.open(out / "crops" / "img2-original.png"))
+    assert np.array_equal(original, synthetic_image(160, 224, seed=2)[20:52, 10:42])
+    assert "width: 128px" in (out / "index.html").read_text()
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "-d", f"folder:{folder}", "--out", str(out),
+                                      "--image", "nope"])
+    assert result.exit_code == 1 and "Images not in dataset" in result.output and "nope" in result.output

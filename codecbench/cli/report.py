@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import click
 
 from codecbench import plugins
-from codecbench.cli import db_option, cli, handle_errors
+from codecbench.cli import cli, db_option, handle_errors, split_names
 from codecbench.dataset import resolve_dataset
+from codecbench.report.presets import PRESETS
 from codecbench.results import ResultStore, default_db_path
+
+
+def positive_bpp(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Refuse a target rate that is not a positive finite number (nan, inf, 0, negative)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a positive number of bits per pixel (e.g. 0.03 or 0.5)")
+    return value
+
+
+def crop_position(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``--crop-at X,Y`` as two integers."""
+    if value is None:
+        return None
+    try:
+        x, y = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not X,Y (two integers)") from None
+    return x, y
 
 
 @cli.command("report")
@@ -17,34 +38,69 @@ from codecbench.results import ResultStore, default_db_path
               help="Output folder (default: reports/<dataset>).")
 @click.option("--dataset", "-d", "dataset_name", default="kodak", show_default=True,
               help="Dataset name, or folder:PATH (its images are read for the visual comparison).")
-@click.option("--bpp", "target", type=float, default=0.5, show_default=True,
-              help="Target rate of the rate-matched table and the visual comparison.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="Named option set; 'paper': " + PRESETS["paper"].description + ". Options given "
+                   "explicitly override it.")
+@click.option("--bpp", "target", type=float, default=None, callback=positive_bpp,
+              help="Target rate of the rate-matched table and the visual comparison [default: 0.5].")
+@click.option("--codecs", "-c", "codec_names", default=None,
+              help="Comma-separated codecs to report (default: every codec in the store).")
 @click.option("--anchor", default=None,
-              help="Anchor codec of the BD-rate table (default: hevc-heif/bpg, else jpeg).")
-@click.option("--images", "n_visual", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Number of images in the visual comparison.")
-@click.option("--crop", type=click.IntRange(min=16), default=192, show_default=True,
-              help="Side of the square crop shown for each codec, in pixels.")
+              help="Anchor codec (or curve label) of the BD-rate table (default: bpg/hevc-heif, else jpeg).")
+@click.option("--log-bpp/--linear-bpp", "log_bpp", default=None,
+              help="bpp axis of the plots [default: logarithmic when --bpp or the lowest rate is below 0.1].")
+@click.option("--images", "n_visual", type=click.IntRange(min=0), default=None,
+              help="Number of images in the visual comparison [default: 3].")
+@click.option("--image", "image_names", default=None,
+              help="Comma-separated images of the visual comparison (names or stems, e.g. kodim04,kodim23).")
+@click.option("--crop", type=click.IntRange(min=16), default=None,
+              help="Side of the square crop shown for each codec, in pixels [default: 192].")
+@click.option("--crop-at", callback=crop_position, default=None, metavar="X,Y",
+              help="Top-left corner of the crop (default: centred).")
+@click.option("--zoom", type=click.IntRange(min=1, max=16), default=None,
+              help="Enlargement of the crops, nearest neighbour (no smoothing) [default: 2].")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding datasets (default: $CODECBENCH_DATA, then the user cache).")
 @db_option
 @handle_errors
-def report_command(out: Path | None, dataset_name: str, target: float, anchor: str | None,
-                   n_visual: int, crop: int, data_dir: Path | None, db: Path | None) -> None:
-    """Write an HTML report (leaderboard, BD-rates, plots, visual comparison) from stored results.
+def report_command(out: Path | None, dataset_name: str, preset: str | None, target: float | None,
+                   codec_names: str | None, anchor: str | None, log_bpp: bool | None,
+                   n_visual: int | None, image_names: str | None, crop: int | None,
+                   crop_at: tuple[int, int] | None, zoom: int | None, data_dir: Path | None,
+                   db: Path | None) -> None:
+    """Write an HTML report (rate-matched tables, BD-rates, plots, visual comparison, leaderboard)
+    from stored results.
 
-    Nothing is encoded: crops are decoded from the bitstreams in the results database.
+    Nothing is encoded: crops are decoded from the bitstreams in the results database, each by its
+    codec configured with the options it was stored with. The paper's figure and table:
+
+    \b
+      codecbench report --preset paper
+      (= --bpp 0.03 -c bpg,hevc-heif,jpeg2000,aedc,hific,gan,ot,ot_gan --log-bpp --crop 128 --zoom 3)
     """
     from codecbench.report.html import build_report
+
+    chosen = PRESETS[preset] if preset else None
+
+    def pick(value: Any, name: str, default: Any) -> Any:
+        """The option given, else the preset's, else the default."""
+        preset_value = getattr(chosen, name) if chosen else None
+        return value if value is not None else preset_value if preset_value is not None else default
 
     path = db or default_db_path()
     if not path.exists():
         raise click.ClickException(f"No results database at {path}; run `codecbench run` first.")
+    names = split_names(codec_names) or (list(chosen.codecs) if chosen else None)
+    visual_names = split_names(image_names)
+    n_visual = pick(n_visual, "images", 3)
     dataset = resolve_dataset(dataset_name, plugins.datasets().items)
-    images = dataset.images(data_dir, download=False) if n_visual else []
+    images = dataset.images(data_dir, download=False) if n_visual or visual_names else []
     out = out or Path("reports") / dataset.name.replace(":", "-").replace("/", "-")
     codecs = plugins.codecs().items
     with ResultStore(path) as store:
-        index = build_report(store, out, dataset.name, images, codecs, target=target,
-                             anchor=anchor, n_visual=n_visual, crop=crop)
+        index = build_report(store, out, dataset.name, images, codecs, target=pick(target, "bpp", 0.5),
+                             anchor=pick(anchor, "anchor", None), n_visual=n_visual,
+                             crop=pick(crop, "crop", 192), zoom=pick(zoom, "zoom", 2),
+                             codec_names=names, log_bpp=pick(log_bpp, "log_bpp", None),
+                             crop_at=crop_at, image_names=visual_names or None)
     click.echo(f"Report written to {index}")
