@@ -53,7 +53,7 @@ def test_bytes_are_the_entropy_coded_streams(weights):
         strings = model.compress(image_to_tensor(image))["strings"]
     data = codec.encode(image, 1)
     assert Bitstream.from_bytes(data).streams == tuple(s[0] for s in strings)
-    assert len(data) < sum(len(s[0]) for s in strings) + 48
+    assert len(data) < sum(len(s[0]) for s in strings) + 52  # header, symbol digest and CRC
 
 
 def test_damaged_bitstreams_raise(weights, tmp_path):
@@ -124,3 +124,78 @@ def test_checkpoint_codecs_lets_a_codec_load_another_names_checkpoint(tmp_path):
     codec.configure(weights=str(save_toy_checkpoint(tmp_path / "toy.pt")))
     image = synthetic_image(32, 48)
     assert codec.decode(codec.encode(image, 1)).shape == image.shape
+
+
+def on_threads(threads, call, *args):
+    """``call(*args)`` with torch on ``threads`` intra-op threads; checks that the count survives it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        result = call(*args)
+        assert torch.get_num_threads() == threads  # the codec restores the caller's count
+        return result
+    finally:
+        torch.set_num_threads(previous)
+
+
+def coding_toy(weights):
+    """The toy codec with its latent scaled up 20x: a fresh ``g_a`` gives latents that all round to 0."""
+    codec = toy_codec(weights)
+    last = codec.model_for_point(1).model.g_a[-1]
+    with torch.no_grad():
+        last.weight.mul_(20)
+        last.bias.mul_(20)
+    return codec
+
+
+def test_bytes_and_images_do_not_depend_on_the_thread_count(weights):
+    codec = coding_toy(weights)
+    image = synthetic_image(96, 128)
+    data = {threads: on_threads(threads, codec.encode, image, 1) for threads in (1, 2)}
+    assert data[1] == data[2]
+    decoded = [on_threads(dec, codec.decode, data[enc]) for enc in (1, 2) for dec in (2, 1)]
+    assert all(np.array_equal(d, decoded[0]) for d in decoded)
+
+
+def test_the_container_carries_a_digest_of_the_coded_symbols(weights):
+    codec = toy_codec(weights)
+    data = codec.encode(synthetic_image(64, 64), 1)
+    bitstream = Bitstream.from_bytes(data)
+    assert data[4] == 2 and bitstream.symbol_digest is not None
+    # A version-1 stream (no digest) of the same symbols still decodes, to the same image.
+    old = Bitstream(**{**bitstream.__dict__, "symbol_digest": None}).to_bytes()
+    assert old[4] == 1 and np.array_equal(codec.decode(old), codec.decode(data))
+
+
+def test_a_desynchronised_decoder_raises_instead_of_returning_garbage(weights, monkeypatch):
+    """Other arithmetic in the decoder (simulated: scales 10% larger) picks other CDFs: the
+    symbols differ from the encoder's, and the digest turns the wrong image into an error."""
+    codec = coding_toy(weights)
+    image = synthetic_image(64, 96)
+    data = codec.encode(image, 1)
+    h_s = codec.model_for_point(1).model.h_s
+    forward = h_s.forward
+    monkeypatch.setattr(h_s, "forward", lambda z: forward(z) * 1.1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(BitstreamError, match="decoded on a machine whose arithmetic differs"):
+            codec.decode(data)
+        assert torch.get_num_threads() == 2  # the caller's count is restored after an error too
+    finally:
+        torch.set_num_threads(previous)
+    # Without the digest (a version-1 stream), the same decoder silently returns a wrong image.
+    old = Bitstream(**{**Bitstream.from_bytes(data).__dict__, "symbol_digest": None}).to_bytes()
+    wrong = codec.decode(old)
+    monkeypatch.undo()
+    assert wrong.shape == image.shape and not np.array_equal(wrong, codec.decode(data))
+
+
+def test_coding_runs_on_one_thread_and_restores_the_callers_count(weights, monkeypatch):
+    codec = coding_toy(weights)
+    seen = []
+    h_s = codec.model_for_point(1).model.h_s
+    monkeypatch.setattr(h_s, "forward", lambda z, forward=h_s.forward: (seen.append(torch.get_num_threads()),
+                                                                           forward(z))[1])
+    on_threads(2, codec.decode, on_threads(2, codec.encode, synthetic_image(64, 64), 1))
+    assert seen == [1, 1]  # the hyper-synthesis that chooses the CDFs, in the encoder and the decoder

@@ -9,17 +9,31 @@ shipped checkpoints, and implements :meth:`LearnedCodec.build_model`. The base c
 * ``encode`` pads the image to ``stride``, calls the model's ``compress`` (CompressAI entropy models
   and range coder, on CPU) and wraps the strings in a :class:`~codecbench.learned.bitstream.Bitstream`;
 * ``decode`` verifies the container, picks the checkpoint by the id it records, calls
-  ``decompress`` and crops back;
+  ``decompress``, checks that it decoded the symbols the encoder coded (the container's symbol
+  digest, see :mod:`codecbench.learned.bitstream`) and crops back;
 * ``codecbench train`` builds the model with :meth:`build_model` and trains :meth:`training_task`.
 
 The model must provide ``compress(x) -> {"strings", "shape"}``, ``decompress(strings, shape) ->
 {"x_hat"}`` and ``update(force=True)``, as every ``compressai.models.CompressionModel`` does.
+
+Coding runs on one torch thread (:func:`single_threaded`; the caller's count is restored after).
+Decoding must rebuild every CDF the encoder used bit for bit, and the floats that choose them
+(CDF tables from ``update``, the hyper-synthesis ``h_s``, a context model's per-position
+``context_prediction`` and ``entropy_parameters``) change in the last bit with torch's thread count
+(work split differently, vectorised or scalar tails, other reduction orders): kodim01 coded by
+``cheng2020-anchor`` on 1 thread decoded to 9.5 dB on 2, and ``codecbench run``'s workers encode on
+one thread while ``report`` and ``compare`` decode in-process on torch's default. On one thread
+the bytes and the decoded image do not depend on the caller's thread count either (the synthesis
+transform rounds differently on 2 threads too), and the per-position context-model loops, which
+dominate Cheng2020's time, run faster on one thread than on several. What one thread cannot
+prevent (another instruction set or library version) the container's symbol digest detects.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,7 +45,7 @@ from torch import nn
 
 from codecbench.codec import Codec, Point, check_image_array
 from codecbench.errors import BitstreamError, CodecError, CodecUnavailableError
-from codecbench.learned.bitstream import Bitstream
+from codecbench.learned.bitstream import Bitstream, record_symbols, recording_symbols
 from codecbench.learned.checkpoints import (
     CheckpointSpec,
     checkpoint_id,
@@ -42,6 +56,62 @@ from codecbench.learned.checkpoints import (
 )
 from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, padded_size, tensor_to_image
 from codecbench.learned.training import RateDistortionTask, TrainingTask, load_weights
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the block with torch on one intra-op thread, then restore the caller's thread count.
+
+    ``LearnedCodec`` codes inside it, so that the floats choosing the entropy coder's CDFs (and
+    the decoded image) do not depend on how many threads the encoding or decoding process has."""
+    previous = torch.get_num_threads()
+    if previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _RecordingCoder:
+    """Stands in for CompressAI's ``_EntropyCoder`` of one entropy model: reports its symbols.
+
+    The symbols the encoder hands the coder and those the decoder gets back go to
+    :func:`~codecbench.learned.bitstream.record_symbols` under the entropy model's name."""
+
+    def __init__(self, coder: Any, key: str) -> None:
+        self.coder, self.key = coder, key
+
+    def encode_with_indexes(self, symbols: Any, *args: Any, **kwargs: Any) -> Any:
+        record_symbols(self.key, symbols, decoded=False)
+        return self.coder.encode_with_indexes(symbols, *args, **kwargs)
+
+    def decode_with_indexes(self, *args: Any, **kwargs: Any) -> Any:
+        values = self.coder.decode_with_indexes(*args, **kwargs)
+        record_symbols(self.key, values, decoded=True)
+        return values
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.coder, name)
+
+
+@contextmanager
+def recording_entropy_coders(model: nn.Module) -> Iterator[None]:
+    """Inside the block, CompressAI entropy models of ``model`` report their coded symbols."""
+    from compressai.entropy_models import EntropyModel
+
+    wrapped = [m for m in model.modules() if isinstance(m, EntropyModel)
+               and not isinstance(getattr(m, "entropy_coder", None), (_RecordingCoder, type(None)))]
+    names = {id(m): name for name, m in model.named_modules()}
+    for m in wrapped:
+        m.entropy_coder = _RecordingCoder(m.entropy_coder, names[id(m)])
+    try:
+        yield
+    finally:
+        for m in wrapped:
+            m.entropy_coder = m.entropy_coder.coder
 
 
 @dataclass(frozen=True)
@@ -174,7 +244,8 @@ class LearnedCodec(Codec):
             except (KeyError, RuntimeError, ValueError) as exc:
                 raise CodecError(f"Checkpoint {path} does not fit codec {self.name!r}: {exc}") from exc
         model.eval()
-        model.update(force=True)  # the CDF tables compress/decompress use
+        with single_threaded():
+            model.update(force=True)  # the CDF tables compress/decompress use
         return LoadedModel(model, checkpoint_id(sha256 or file_sha256(path)), path)
 
     def model_for_point(self, point: Point) -> LoadedModel:
@@ -197,11 +268,12 @@ class LearnedCodec(Codec):
         check_image_array(image, f"{self.name}.encode() input")
         loaded = self.model_for_point(point)
         height, width = image.shape[:2]
-        with torch.no_grad():
+        with torch.no_grad(), single_threaded(), recording_symbols(decoding=False) as digest, \
+                recording_entropy_coders(loaded.model):
             out = loaded.model.compress(pad_to_stride(image_to_tensor(image), self.stride))
         streams = tuple(strings[0] for strings in out["strings"])
-        return Bitstream(self.name, loaded.checkpoint, height, width,
-                         tuple(int(d) for d in out["shape"]), streams).to_bytes()
+        return Bitstream(self.name, loaded.checkpoint, height, width, tuple(int(d) for d in out["shape"]),
+                         streams, None if digest.empty else digest.value()).to_bytes()
 
     def decode(self, data: bytes) -> np.ndarray:
         bitstream = Bitstream.from_bytes(data, codec=self.name)
@@ -223,10 +295,12 @@ class LearnedCodec(Codec):
             raise BitstreamError(f"bitstream latent shape {bitstream.latent_shape} does not match "
                                  f"its {bitstream.width}x{bitstream.height} image (expected {expected})")
         try:
-            with torch.no_grad():
+            with torch.no_grad(), single_threaded(), recording_symbols(decoding=True) as digest, \
+                    recording_entropy_coders(loaded.model):
                 out = loaded.model.decompress([[s] for s in bitstream.streams], bitstream.latent_shape)
         except Exception as exc:  # the entropy decoder rejects streams of the wrong count or kind
             raise BitstreamError(f"cannot decode {self.name} bitstream: {exc}") from exc
+        bitstream.check_symbols(digest)  # a desynchronised decoder raises instead of returning garbage
         return tensor_to_image(crop_to(out["x_hat"], bitstream.height, bitstream.width))
 
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:

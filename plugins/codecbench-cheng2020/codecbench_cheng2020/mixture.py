@@ -12,11 +12,16 @@ and codes the latent position by position, in raster order, with CompressAI's rA
 * at each position, the 5x5 masked context convolution and the entropy-parameter network give the
   mixture of every non-zero channel, from which ``GaussianMixtureConditional._build_cdf`` builds one
   CDF per symbol over ``[-abs_max, abs_max]`` (values outside use rANS's escape code);
-* encoder and decoder run the same per-position computation on tensors of the same shapes, so
-  they build bit-identical CDFs (a whole-tensor convolution in the encoder could round
-  differently in the last bit, and one different CDF entry desynchronises the rANS decoder);
+* encoder and decoder run the same per-position computation on tensors of the same shapes, on
+  one torch thread (:func:`~codecbench.learned.codec.single_threaded`), so they build
+  bit-identical CDFs (a whole-tensor convolution in the encoder, or the same one on 2 threads,
+  can round differently in the last bit, and one different CDF entry desynchronises the rANS
+  decoder: kodim01 coded on 1 thread decoded to 9.5 dB on 2);
 * a third stream holds what the decoder needs besides the rANS bytes: ``abs_max`` and the bitmap
-  of channels that are zero everywhere (not coded), as in ``GaussianMixtureConditional.compress``.
+  of channels that are zero everywhere (not coded), as in ``GaussianMixtureConditional.compress``;
+* both loops report the latent's symbols for the container's symbol digest
+  (:func:`~codecbench.learned.bitstream.record_symbols`), which catches what one thread cannot
+  prevent (another CPU instruction set or library version rounding a CDF differently).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from compressai.entropy_models import GaussianMixtureConditional
 from torch import nn
 
 from codecbench.errors import BitstreamError, CodecError
+from codecbench.learned.bitstream import record_symbols
+from codecbench.learned.codec import single_threaded
 
 KERNEL = 5  # CompressAI's context prediction kernel
 PADDING = (KERNEL - 1) // 2
@@ -41,6 +48,7 @@ LATENT_PER_HYPER = 4  # y is 4x the size of z on each side
 MAX_ABS = 2**15 - 1  # abs_max is stored in 2 bytes
 SIDE_HEADER = ">H"
 SCALE_SPREAD = 1.1  # ratio between the initial scales of successive mixture components
+SYMBOLS_KEY = "y"  # the context-coded latent, in the container's symbol digest
 
 
 class GaussianMixtureContextModel:
@@ -129,18 +137,24 @@ class GaussianMixtureContextModel:
         side = struct.pack(SIDE_HEADER, abs_max) + np.packbits((channels > 0).numpy()).tobytes()
         if not nonzero:
             return b"", side  # (flushing an rANS encoder that coded nothing crashes CompressAI)
+        with single_threaded():
+            return self._compress_nonzero(y_hat, params, nonzero, abs_max), side
+
+    def _compress_nonzero(self, y_hat: torch.Tensor, params: torch.Tensor, nonzero: list[int],
+                          abs_max: int) -> bytes:
         encoder = BufferedRansEncoder()
         height, width = y_hat.shape[-2:]
         padded = F.pad(y_hat, (PADDING, PADDING, PADDING, PADDING))
         weight = self._masked_weight()
         symbols = y_hat[0, nonzero].int()
+        record_symbols(SYMBOLS_KEY, symbols.permute(1, 2, 0), decoded=False)  # raster order, as decoded
         indexes, offsets = list(range(len(nonzero))), [-abs_max] * len(nonzero)
         for h in range(height):
             for w in range(width):
                 cdfs = self._position_cdfs(padded, params, weight, h, w, nonzero, abs_max)
                 encoder.encode_with_indexes(symbols[:, h, w].tolist(), indexes, cdfs,
                                             [len(c) for c in cdfs], offsets)
-        return encoder.flush(), side
+        return encoder.flush()
 
     def _decompress_ar(self, y_string: bytes, side: bytes, params: torch.Tensor, height: int,
                        width: int) -> torch.Tensor:
@@ -149,16 +163,23 @@ class GaussianMixtureContextModel:
         if not nonzero and y_string:
             raise BitstreamError("bitstream corrupted: latent bytes for an all-zero latent")
         if nonzero:
-            weight = self._masked_weight()
-            indexes, offsets = list(range(len(nonzero))), [-abs_max] * len(nonzero)
-            decoder = RansDecoder()
-            decoder.set_stream(y_string)
-            for h in range(height):
-                for w in range(width):
-                    cdfs = self._position_cdfs(y_hat, params, weight, h, w, nonzero, abs_max)
-                    values = decoder.decode_stream(indexes, cdfs, [len(c) for c in cdfs], offsets)
-                    y_hat[0, nonzero, h + PADDING, w + PADDING] = torch.tensor(values, dtype=y_hat.dtype)
+            with single_threaded():
+                self._decompress_nonzero(y_string, y_hat, params, nonzero, abs_max)
         return y_hat[:, :, PADDING : PADDING + height, PADDING : PADDING + width]
+
+    def _decompress_nonzero(self, y_string: bytes, y_hat: torch.Tensor, params: torch.Tensor,
+                            nonzero: list[int], abs_max: int) -> None:
+        weight = self._masked_weight()
+        indexes, offsets = list(range(len(nonzero))), [-abs_max] * len(nonzero)
+        decoder = RansDecoder()
+        decoder.set_stream(y_string)
+        height, width = y_hat.shape[-2] - 2 * PADDING, y_hat.shape[-1] - 2 * PADDING
+        for h in range(height):
+            for w in range(width):
+                cdfs = self._position_cdfs(y_hat, params, weight, h, w, nonzero, abs_max)
+                values = decoder.decode_stream(indexes, cdfs, [len(c) for c in cdfs], offsets)
+                record_symbols(SYMBOLS_KEY, values, decoded=True)
+                y_hat[0, nonzero, h + PADDING, w + PADDING] = torch.tensor(values, dtype=y_hat.dtype)
 
     def read_side(self, side: bytes) -> tuple[int, list[int]]:
         """``abs_max`` and the non-zero channels from the side stream; damage is a ``BitstreamError``."""
