@@ -4,6 +4,10 @@ The only route from the core to a plugin is the ``codecbench`` entry-point group
 (``pm.load_setuptools_entrypoints``); the core imports no plugin by name. Environment variables:
 ``CODECBENCH_LOAD_PLUGINS`` (comma list of entry-point names to load; empty means none) and
 ``CODECBENCH_DISABLE_PLUGINS`` (comma list of names to block).
+
+A plugin that fails to load (its module does not import, or its hooks do not match the specs) is
+left out and remembered in :func:`load_errors`, so one broken plugin does not break every command;
+the CLI names it and how to disable it.
 """
 
 from __future__ import annotations
@@ -70,8 +74,30 @@ def _env_list(name: str) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+@dataclass(frozen=True)
+class PluginLoadError:
+    """A plugin left out because it failed to load."""
+
+    name: str
+    distribution: str | None
+    error: str
+
+    def message(self) -> str:
+        """One line: which plugin, why, and how to stop loading it."""
+        source = f" (from {self.distribution})" if self.distribution else ""
+        return (f"plugin {self.name!r}{source} failed to load and is skipped: {self.error}. "
+                f"Disable it with CODECBENCH_DISABLE_PLUGINS={self.name}")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+
+
 def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
-    """A fresh plugin manager with the hook specs added and installed plugins loaded."""
+    """A fresh plugin manager with the hook specs added and installed plugins loaded.
+
+    Plugins that fail to import or to register are left out and listed by :func:`load_errors`.
+    """
     pm = pluggy.PluginManager("codecbench")
     pm.add_hookspecs(hookspecs)
     for blocked in _env_list("CODECBENCH_DISABLE_PLUGINS") or []:
@@ -83,15 +109,35 @@ def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
                 continue
             if pm.is_blocked(ep.name) or pm.get_plugin(ep.name) is not None:
                 continue
-            pm.register(ep.load(), name=ep.name)
-            if ep.dist is not None:
-                _distributions[ep.name] = (ep.dist.name, ep.dist.version)
-    pm.check_pending()
+            dist = (ep.dist.name, ep.dist.version) if ep.dist is not None else None
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as exc:  # an import error, a hook that does not match its spec, ...
+                _load_errors[ep.name] = PluginLoadError(ep.name, dist and f"{dist[0]} {dist[1]}",
+                                                        _describe(exc))
+                continue
+            if dist is not None:
+                _distributions[ep.name] = dist
+    while True:
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:  # a hook implementation matching no spec
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            pm.unregister(exc.plugin)
+            dist = _distributions.pop(name, None)
+            _load_errors[name] = PluginLoadError(name, dist and f"{dist[0]} {dist[1]}", str(exc))
     return pm
 
 
 _pm: pluggy.PluginManager | None = None
 _distributions: dict[str, tuple[str, str]] = {}
+_load_errors: dict[str, PluginLoadError] = {}
+
+
+def load_errors() -> list[PluginLoadError]:
+    """The plugins this process left out because they failed to load."""
+    return [_load_errors[name] for name in sorted(_load_errors)]
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -102,20 +148,22 @@ def get_plugin_manager() -> pluggy.PluginManager:
     return _pm
 
 
-_registries: dict[tuple[str, tuple[int, ...]], Registry[Any]] = {}
+_registries: dict[tuple[str, tuple[int, ...]], tuple[list[object], Registry[Any]]] = {}
 
 
 def _collect(kind: str, hook_name: str) -> Registry[Any]:
-    # Cached per set of loaded plugins, so a codec's loaded model survives between look-ups.
+    # Cached per set of loaded plugins, so a codec's loaded model survives between look-ups. The
+    # entry keeps the plugins alive: an id is not reused (by a later plugin) while it is a key.
     pm = get_plugin_manager()
-    key = (hook_name, tuple(sorted(id(p) for p in pm.get_plugins())))
+    loaded = list(pm.get_plugins())
+    key = (hook_name, tuple(sorted(id(p) for p in loaded)))
     if key in _registries:
-        return _registries[key]
+        return _registries[key][1]
     registry: Registry[Any] = Registry(kind)
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         provider = pm.get_name(impl.plugin) or repr(impl.plugin)
         impl.function(register=lambda obj, _p=provider: registry.add(obj, _p))
-    _registries[key] = registry
+    _registries[key] = (loaded, registry)
     return registry
 
 

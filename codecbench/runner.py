@@ -7,7 +7,8 @@ stored bitstream without re-encoding, and retries failed rows.
 
 With ``jobs == 1`` (and no timeout) units run in the calling process; otherwise an executor from
 :mod:`codecbench.executors` computes them in worker processes (``local``) or on a Ray cluster
-(``ray``) while this process alone reads and writes the store, row by row as units finish.
+(``ray``) while this process alone reads and writes the store, row by row as units finish. Either
+way a unit's torch runs on ``threads`` threads (default 1; see :mod:`codecbench.threads`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from codecbench import threads as torch_threads
 from codecbench.codec import Codec, Point, check_image_array, format_point
 from codecbench.dataset import Dataset, ImageRef
 from codecbench.errors import CodecError
@@ -66,6 +68,7 @@ class RunSummary:
     metrics_added: int = 0
     retried: int = 0
     failures: list[Failure] = field(default_factory=list)
+    saved: int = 0  # rows written (ok or failed) or completed with metrics, so far
 
     @property
     def failed(self) -> int:
@@ -126,6 +129,7 @@ def execute_unit(codec: Codec, point: Point, image: np.ndarray, metrics: Sequenc
     height, width = image.shape[:2]
     try:
         codec.load()
+        torch_threads.apply()  # loading may have imported torch
         codec.synchronize()
         start = time.perf_counter()
         data = codec.encode(image.copy(), point)
@@ -145,6 +149,7 @@ def execute_unit(codec: Codec, point: Point, image: np.ndarray, metrics: Sequenc
         encode_s=encode_s, decode_s=decode_s,
     )
     try:
+        torch_threads.apply()
         result.metrics = image_metrics(metrics, image, reconstruction)
     except Exception as exc:
         result.status, result.error = "failed", f"metric: {describe_error(exc)}"
@@ -204,7 +209,10 @@ class Runner:
     ``jobs`` worker processes (``executor="local"``) or Ray tasks (``executor="ray"``, on the
     cluster at ``ray_address``) compute the units; ``jobs=1`` without a ``timeout`` computes them in
     this process. A unit whose worker dies or runs past ``timeout`` seconds is retried ``retries``
-    times and then stored as failed.
+    times and then stored as failed. ``threads`` is torch's thread count for each unit, here and in
+    workers (``0``: torch's default; ``None``: the count requested in this process with
+    :func:`codecbench.threads.request`, else 1). ``summary`` is the running :class:`RunSummary` (what
+    was saved so far, when a run is interrupted).
     """
 
     def __init__(
@@ -219,6 +227,7 @@ class Runner:
         timeout: float | None = None,
         retries: int = 2,
         ray_address: str | None = None,
+        threads: int | None = None,
     ):
         self.store = store
         self.metrics = list(metrics)
@@ -229,7 +238,11 @@ class Runner:
         self.timeout = timeout
         self.retries = retries
         self.ray_address = ray_address
+        if threads is None:
+            threads = torch_threads.requested()
+        self.threads = torch_threads.DEFAULT if threads is None else threads
         self.run_id = uuid.uuid4().hex[:12]
+        self.summary = RunSummary(self.run_id)
 
     @staticmethod
     @lru_cache(maxsize=8)
@@ -241,19 +254,20 @@ class Runner:
     def run(self, units: Sequence[WorkUnit], command: str = "") -> RunSummary:
         """Execute ``units`` (skipping those already stored) and then the dataset-level metrics."""
         self.store.record_run(self.run_id, command, environment(command))
-        summary = RunSummary(self.run_id)
+        summary = self.summary = RunSummary(self.run_id)
         image_columns = _wanted_columns(self.metrics, "image")
         bar = tqdm(total=len(units), desc="benchmark", unit="img", disable=not self.progress,
                    file=sys.stderr)
-        try:
-            if self.executor == "local" and self.jobs == 1 and self.timeout is None:
-                for unit in units:
-                    self._finish(unit, self._run_unit(unit, image_columns, summary), bar)
-            else:
-                self._run_elsewhere(units, image_columns, summary, bar)
-        finally:
-            bar.close()
-        self._run_set_metrics(units, summary)
+        with torch_threads.using(self.threads):  # this process decodes (set metrics) even with workers
+            try:
+                if self.executor == "local" and self.jobs == 1 and self.timeout is None:
+                    for unit in units:
+                        self._finish(unit, self._run_unit(unit, image_columns, summary), bar)
+                else:
+                    self._run_elsewhere(units, image_columns, summary, bar)
+            finally:
+                bar.close()
+            self._run_set_metrics(units, summary)
         return summary
 
     def _finish(self, unit: WorkUnit, outcome: str, bar: tqdm) -> None:
@@ -290,17 +304,20 @@ class Runner:
                     wanted = tuple(metric_specs[m.name] for m in self.metrics
                                    if m.kind == "image" and set(m.columns) & missing)
                     stored_ids[index] = stored.id
-                    yield UnitTask(index, codec, unit.point, path, wanted, stored.stream or b"", refs)
+                    yield UnitTask(index, codec, unit.point, path, wanted, stored.stream or b"", refs,
+                                   self.threads)
                     continue
                 reason = unit.codec.unavailable_reason()
                 if reason:
                     result = UnitResult("failed", error=f"codec unavailable: {reason}")
                     self._finish(unit, self._store(unit, result, summary), bar)
                     continue
-                yield UnitTask(index, codec, unit.point, path, tuple(metric_specs.values()), None, refs)
+                yield UnitTask(index, codec, unit.point, path, tuple(metric_specs.values()), None, refs,
+                               self.threads)
 
         executor = make_executor(self.executor, jobs=self.jobs, timeout=self.timeout,
-                                 retries=self.retries, ray_address=self.ray_address)
+                                 retries=self.retries, ray_address=self.ray_address,
+                                 threads=self.threads)
         for done in executor.run(tasks()):
             unit = units[done.task.index]
             summary.retried += done.attempts - 1
@@ -309,6 +326,7 @@ class Runner:
             elif done.result.status == "ok":
                 self.store.add_metrics(stored_ids.pop(done.task.index), done.result.metrics)
                 summary.metrics_added += 1
+                summary.saved += 1
                 outcome = "metrics"
             else:
                 summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name,
@@ -343,6 +361,7 @@ class Runner:
             height=result.height, width=result.width, stream=result.stream, bpp=result.bpp,
             encode_s=result.encode_s, decode_s=result.decode_s, metrics=result.metrics,
         )
+        summary.saved += 1
         if result.status == "ok":
             summary.computed += 1
         else:
@@ -356,12 +375,14 @@ class Runner:
         try:
             image = self._read(unit.image.path)
             unit.codec.load()
+            torch_threads.apply()
             reconstruction = decode_checked(unit.codec, stored.stream or b"", image.shape)
             self.store.add_metrics(stored.id, image_metrics(wanted, image, reconstruction))
         except Exception as exc:
             summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name, f"metric: {describe_error(exc)}"))
             return "failed"
         summary.metrics_added += 1
+        summary.saved += 1
         return "metrics"
 
     def _run_set_metrics(self, units: Sequence[WorkUnit], summary: RunSummary) -> None:
@@ -392,6 +413,7 @@ class Runner:
             for unit, row in rows:
                 image = self._read(unit.image.path)
                 unit.codec.load()
+                torch_threads.apply()
                 yield image, decode_checked(unit.codec, row.stream, image.shape)
 
         return generate

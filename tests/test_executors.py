@@ -163,3 +163,18 @@ def test_ray_stores_the_rows_of_a_local_run_and_kills_a_unit_past_its_timeout(
     assert [(f.image, f.error) for f in summary.failures] == [
         ("img1.png", "timed out after 4 s (Ray worker killed), 1 attempts")
     ]
+
+
+def test_workers_run_torch_on_the_requested_threads(
+    registered_plugin, tmp_path: Path, images: Path
+) -> None:
+    # -j 1 with a timeout runs in one worker process; the codec's first byte is its thread count.
+    import thread_codecs
+
+    registered_plugin(thread_codecs, "thread-counter")
+    db = tmp_path / "r.sqlite"
+    result = CliRunner().invoke(cli, ["run", "-c", "thread-counter", "-d", f"folder:{images}", "-m",
+                                      "psnr", "-q", "--db", str(db), "-j", "1", "--timeout", "300",
+                                      "--threads", "3"])
+    assert result.exit_code == 0, result.output
+    assert {stream[0] for *_, stream, _ in stored(db).values()} == {3}

@@ -152,3 +152,61 @@ def test_out_of_tree_plugin_from_the_readme_works_end_to_end(tmp_path: Path, ima
         check_codec(Downsample())
     finally:
         sys.path.remove(str(site))
+
+
+@pytest.fixture
+def broken_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two installed third-party plugins that fail to load: one whose module does not import and
+    one whose hook matches no spec (a typo). The process-wide plugin manager is rebuilt with them."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "codecbench_broken.py").write_text("import codecbench_missing_dependency\n")
+    (site / "codecbench_typo.py").write_text(
+        "import codecbench\n\n@codecbench.hookimpl\ndef register_codex(register):\n    pass\n")
+    info = site / "codecbench_broken-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: codecbench-broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[codecbench]\nbroken = codecbench_broken\ntypo = codecbench_typo\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(plugins, "_pm", None)
+    monkeypatch.setattr(plugins, "_load_errors", {})
+    return site
+
+
+def test_a_plugin_that_fails_to_load_is_named_and_the_others_work(broken_plugins: Path) -> None:
+    pm = plugins.get_plugin_manager()
+    assert pm.get_plugin("broken") is None and pm.get_plugin("typo") is None
+    assert "psnr" in plugins.metrics().names()
+    errors = {e.name: e for e in plugins.load_errors()}
+    assert set(errors) == {"broken", "typo"}
+    assert errors["broken"].message() == (
+        "plugin 'broken' (from codecbench-broken 0.1) failed to load and is skipped: "
+        "ModuleNotFoundError: No module named 'codecbench_missing_dependency'. "
+        "Disable it with CODECBENCH_DISABLE_PLUGINS=broken")
+    assert "register_codex" in errors["typo"].error
+
+
+def test_every_command_warns_about_a_broken_plugin_in_one_line(
+    broken_plugins: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from codecbench.cli import cli
+
+    result = CliRunner().invoke(cli, ["list", "metrics"])
+    assert result.exit_code == 0 and "psnr" in result.stdout
+    warning = [line for line in result.stderr.splitlines() if "'broken'" in line]
+    assert warning == ["warning: plugin 'broken' (from codecbench-broken 0.1) failed to load and is "
+                       "skipped: ModuleNotFoundError: No module named 'codecbench_missing_dependency'. "
+                       "Disable it with CODECBENCH_DISABLE_PLUGINS=broken"]
+    listed = {p["name"]: p for p in json.loads(CliRunner().invoke(cli, ["plugins"]).stdout)}
+    assert "No module named" in listed["broken"]["error"] and "error" not in listed["psnr"]
+
+    monkeypatch.setenv("CODECBENCH_DISABLE_PLUGINS", "broken,typo")
+    monkeypatch.setattr(plugins, "_pm", None)
+    monkeypatch.setattr(plugins, "_load_errors", {})
+    result = CliRunner().invoke(cli, ["list", "metrics"])
+    assert result.exit_code == 0 and "warning" not in result.stderr

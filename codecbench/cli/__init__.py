@@ -7,6 +7,8 @@ Each sub-module adds commands to the :func:`cli` group; plugins add theirs throu
 from __future__ import annotations
 
 import logging
+import math
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -15,8 +17,8 @@ from typing import Any, TypeVar
 
 import click
 
-from codecbench import plugins
-from codecbench.codec import Codec
+from codecbench import plugins, threads
+from codecbench.codec import Codec, format_point
 from codecbench.errors import CodecbenchError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,7 +54,9 @@ def parse_options(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def parse_points(codec: Codec, value: str | None) -> list[float]:
-    """The points to run for ``codec``: ``--points`` (comma list) or the codec's default sweep."""
+    """The points to run for ``codec``: ``--points`` (comma list) or the codec's default sweep.
+
+    A point given twice (``50,50``) is refused."""
     if not value:
         return list(codec.points)
     try:
@@ -60,7 +64,63 @@ def parse_points(codec: Codec, value: str | None) -> list[float]:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers",
                                  param_hint="--points") from None
-    return [codec.validate_point(p) for p in raw]
+    points = [codec.validate_point(p) for p in raw]
+    repeated = sorted({p for p in points if points.count(p) > 1})
+    if repeated:
+        raise click.BadParameter(
+            f"point {', '.join(format_point(p) for p in repeated)} is given more than once in "
+            f"{value!r}", param_hint="--points")
+    return points
+
+
+def command_line() -> str:
+    """The command this process runs, as the user can paste it again."""
+    return "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Option callback refusing ``nan`` and ``inf`` (click's ``FloatRange`` lets ``nan`` through)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value!r} is not a finite number")
+    return value
+
+
+class ThreadCount(click.ParamType):
+    """A number of threads, ``0`` or ``auto`` for torch's default."""
+
+    name = "threads"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return threads.AUTO
+        if not text.isdigit():
+            self.fail(f"{value!r} is not a number of threads (0 or more) or 'auto'", param, ctx)
+        return int(text)
+
+
+def threads_option(func: F) -> F:
+    """``--threads N|auto``: torch's thread count in the processes that run units or decode.
+
+    Reusable by any command (``run``, ``compare``, ``report``): the option sets the count for the
+    duration of the command (:func:`codecbench.threads.using`, applied lazily: only once torch is
+    imported) and passes no argument to the command; a :class:`~codecbench.runner.Runner` created
+    without ``threads`` uses it, in-process and in its workers. Default 1, the pool's one thread
+    per unit: on a shared CPU torch's default (every core) is many times slower.
+    """
+
+    def use(ctx: click.Context, param: click.Parameter, value: int) -> int:
+        ctx.with_resource(threads.using(value))
+        return value
+
+    return click.option(
+        "--threads", type=ThreadCount(), default=threads.DEFAULT, show_default=True,
+        metavar="N|auto", expose_value=False, callback=use,
+        help="Torch threads per unit (each worker, or this process with -j 1); 0 or auto: "
+             "torch's default (every core).",
+    )(func)
 
 
 def db_option(func: F) -> F:
@@ -88,6 +148,9 @@ def cli(verbose: int) -> None:
       codecbench results --format csv
     """
     configure_logging(verbose)
+    plugins.get_plugin_manager()
+    for error in plugins.load_errors():
+        click.secho(f"warning: {error.message()}", fg="yellow", err=True)
 
 
 

@@ -5,60 +5,163 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from codecbench import plugins
-from codecbench.cli import cli, db_option, handle_errors, parse_options, parse_points, split_names
+from codecbench.cli import (
+    cli,
+    command_line,
+    db_option,
+    finite,
+    handle_errors,
+    parse_options,
+    parse_points,
+    split_names,
+    threads_option,
+)
 from codecbench.codec import Codec, format_point
-from codecbench.dataset import resolve_dataset
-from codecbench.errors import CodecError
+from codecbench.dataset import ManifestDataset, resolve_dataset
+from codecbench.errors import CodecError, CodecUnavailableError
 from codecbench.leaderboard import leaderboard
 from codecbench.results import ResultStore, default_db_path
 
 
 @cli.command("list")
 @click.argument("what", type=click.Choice(["all", "codecs", "datasets", "metrics"]), default="all")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding datasets, for their availability (default: $CODECBENCH_DATA, "
+                   "then the user cache).")
 @handle_errors
-def list_command(what: str) -> None:
-    """List codecs, datasets and metrics, with their availability."""
+def list_command(what: str, fmt: str, data_dir: Path | None) -> None:
+    """List codecs, datasets and metrics, with their availability.
+
+    A dataset is "present" (a complete copy in the data folder or the user cache), "downloadable"
+    (fetched with checksums on first use) or "missing" (a manual download; the line says where to
+    put it). Nothing is downloaded and no network is used.
+    """
+    listing: dict[str, list[dict[str, Any]]] = {}
     if what in ("all", "codecs"):
-        click.secho("Codecs", bold=True)
-        registry = plugins.codecs()
-        for codec in registry:
-            reason = codec.unavailable_reason()
-            state = click.style("available", fg="green") if not reason else click.style(
-                f"unavailable: {reason}", fg="red")
-            points = ", ".join(format_point(p) for p in codec.points)
-            click.echo(f"  {codec.name:<22} {codec.family:<12} {state}")
-            click.echo(f"  {'':<22} {codec.description} [points: {points}] "
-                       f"(plugin {registry.providers[codec.name]})")
+        listing["codecs"] = codec_rows()
     if what in ("all", "datasets"):
-        click.secho("Datasets", bold=True)
-        for dataset in plugins.datasets():
-            click.echo(f"  {dataset.name:<22} {dataset.description} ({dataset.location_hint()})")
-        click.echo(f"  {'folder:PATH':<22} every image file in the folder PATH")
+        listing["datasets"] = dataset_rows(data_dir)
     if what in ("all", "metrics"):
+        listing["metrics"] = metric_rows()
+    if fmt == "json":
+        click.echo(json.dumps(listing, indent=2, default=str))
+        return
+    if "codecs" in listing:
+        click.secho("Codecs", bold=True)
+        for row in listing["codecs"]:
+            state = click.style("available", fg="green") if row["available"] else click.style(
+                f"unavailable: {row['unavailable_reason']}", fg="red")
+            points = ", ".join(format_point(p) for p in row["points"])
+            click.echo(f"  {row['name']:<22} {row['family']:<12} {state}")
+            click.echo(f"  {'':<22} {row['description']} [points: {points}] (plugin {row['plugin']})")
+    if "datasets" in listing:
+        click.secho("Datasets", bold=True)
+        colours = {"present": "green", "downloadable": "yellow", "missing": "red"}
+        for row in listing["datasets"]:
+            state = click.style(f"{row['status']:<12}", fg=colours.get(row["status"]))
+            click.echo(f"  {row['name']:<22} {state} {row['description']}")
+            click.echo(f"  {'':<22} {row['where']}")
+        click.echo(f"  {'folder:PATH':<22} {'':<12} every image file in the folder PATH")
+    if "metrics" in listing:
         click.secho("Metrics", bold=True)
-        for metric in plugins.metrics():
-            reason = metric.unavailable_reason()
-            state = "available" if not reason else f"unavailable: {reason}"
-            click.echo(f"  {metric.name:<22} {metric.kind:<6} {state} - {metric.description}")
+        for row in listing["metrics"]:
+            state = "available" if row["available"] else f"unavailable: {row['unavailable_reason']}"
+            click.echo(f"  {row['name']:<22} {row['kind']:<6} {state} - {row['description']}")
+
+
+def codec_rows() -> list[dict[str, Any]]:
+    """Every registered codec as a dict (``list --format json``)."""
+    registry = plugins.codecs()
+    rows = []
+    for codec in registry:
+        reason = codec.unavailable_reason()
+        rows.append({
+            "name": codec.name, "family": codec.family, "domain": codec.domain,
+            "description": codec.description, "points": list(codec.points),
+            "point_range": list(codec.point_range) if codec.point_range else None,
+            "options": dict(codec.options), "available": reason is None,
+            "unavailable_reason": reason, "plugin": registry.providers[codec.name],
+        })
+    return rows
+
+
+def dataset_status(dataset: Any, data_dir: Path | None) -> tuple[str, str, Path | None]:
+    """``(status, where, folder)`` of a dataset without downloading anything: ``present`` (with
+    its folder), ``downloadable`` or ``missing`` (with where to put it). A dataset that is not a
+    manifest is asked for its images with ``download=False``."""
+    if not isinstance(dataset, ManifestDataset):
+        try:
+            refs = dataset.images(data_dir, download=False)
+        except Exception as exc:  # DatasetError, or whatever a plugin's dataset raises
+            return "missing", f"{exc}", None
+        folder = Path(os.path.commonpath([r.path.parent for r in refs])) if refs else None
+        return "present", f"{folder or dataset.location_hint()} ({len(refs)} images)", folder
+    candidates = dataset._candidates(data_dir)
+    for folder in candidates:
+        refs = dataset._complete(folder)
+        if refs is not None:
+            return "present", f"{folder} ({len(refs)} images)", folder
+    partial = next((f for f in candidates if f.is_dir()), None)
+    note = f"; incomplete copy in {partial}" if partial else ""
+    if dataset.downloadable():
+        return ("downloadable", f"downloaded into {candidates[-1]} on first use (or put it in "
+                f"{dataset.location_hint()}){note}", None)
+    how = dataset.manual or (f"source: {dataset.homepage}" if dataset.homepage else "")
+    return ("missing", f"put its images in {dataset.location_hint()} (--data-dir or "
+            f"CODECBENCH_DATA){note}" + (f"; {how}" if how else ""), None)
+
+
+def dataset_rows(data_dir: Path | None) -> list[dict[str, Any]]:
+    """Every registered dataset with its availability (``list --format json``)."""
+    registry = plugins.datasets()
+    rows = []
+    for dataset in registry:
+        status, where, folder = dataset_status(dataset, data_dir)
+        rows.append({"name": dataset.name, "description": dataset.description, "status": status,
+                     "where": where, "path": str(folder) if folder else None,
+                     "plugin": registry.providers[dataset.name]})
+    return rows
+
+
+def metric_rows() -> list[dict[str, Any]]:
+    """Every registered metric as a dict (``list --format json``)."""
+    registry = plugins.metrics()
+    rows = []
+    for metric in registry:
+        reason = metric.unavailable_reason()
+        rows.append({"name": metric.name, "kind": metric.kind, "description": metric.description,
+                     "columns": dict(metric.columns), "available": reason is None,
+                     "unavailable_reason": reason, "plugin": registry.providers[metric.name]})
+    return rows
 
 
 @cli.command("plugins")
 @handle_errors
 def plugins_command() -> None:
-    """Show loaded plugins as JSON: name, distribution, version and hooks."""
-    click.echo(json.dumps(plugins.plugin_info(), indent=2))
+    """Show loaded plugins as JSON: name, distribution, version and hooks (and those that failed
+    to load, with their error)."""
+    info = plugins.plugin_info()
+    info += [{"name": e.name, "distribution": e.distribution, "version": None, "hooks": [],
+              "error": e.error} for e in plugins.load_errors()]
+    click.echo(json.dumps(info, indent=2))
 
 
 def select_codecs(names: list[str], options: dict[str, str]) -> list[Codec]:
-    """The named codecs, each configured with the options it accepts."""
+    """The named codecs, each configured with the options it accepts.
+
+    Refused up front, in one line, rather than stored as failed rows: no codec, an option no named
+    codec accepts, a weights file that does not exist, and an option value the codec rejects
+    (:func:`check_option_values`)."""
+    if not names:
+        raise click.BadParameter("no codec named (see `codecbench list codecs`)", param_hint="--codec")
     registry = plugins.codecs()
     selected = [registry.get(n) for n in names]
     accepted = {k for codec in selected for k in codec.options}
@@ -68,10 +171,51 @@ def select_codecs(names: list[str], options: dict[str, str]) -> list[Codec]:
             f"Option {', '.join(unknown)} is not accepted by {', '.join(names)}; "
             f"accepted options: {', '.join(sorted(accepted)) or 'none'}"
         )
-    return [c.with_options(**{k: v for k, v in options.items() if k in c.options}) for c in selected]
+    missing = [p for p in split_names(options.get("weights")) if not Path(p).expanduser().is_file()]
+    if missing:
+        raise CodecError(f"Weights file not found: {', '.join(missing)}")
+    configured = []
+    for codec in selected:
+        given = {k: v for k, v in options.items() if k in codec.options}
+        configured.append(codec.with_options(**given))
+        check_option_values(configured[-1], given)
+    return configured
+
+
+PROBE_SIZE = 64  # side of the synthetic image an option check encodes (x265 needs 25 px or more)
+
+
+def check_option_values(codec: Codec, given: dict[str, str]) -> None:
+    """Encode a small synthetic image at the codec's first point to check the option values the
+    user gave (``-o subsampling=999``), raising the codec's own message if it rejects them.
+
+    Codecs read their options when they encode, so this is the one check every codec supports. It
+    runs only for options given (other than ``weights``, checked as files), only for codecs that
+    are not learned (a probe would load their model) and available, and it treats only a
+    :class:`~codecbench.errors.CodecError` as a verdict on the options: anything else (a crash on
+    a tiny image) is left to the run, which stores it per unit as before.
+    """
+    checked = {k: v for k, v in given.items() if k != "weights"}
+    if not checked or codec.family == "learned" or not codec.points or codec.unavailable_reason():
+        return
+    from codecbench.testing import synthetic_image
+
+    try:
+        codec.load()
+        codec.encode(synthetic_image(PROBE_SIZE, PROBE_SIZE), codec.points[0])
+    except CodecUnavailableError:
+        return
+    except CodecError as exc:
+        pairs = " ".join(f"-o {k}={v}" for k, v in checked.items())
+        raise CodecError(f"{pairs} rejected by {codec.name}: {exc}") from exc
+    except Exception:  # not about the options: the run reports it per unit
+        return
 
 
 def select_metrics(names: list[str]) -> list:
+    if not names:
+        raise click.BadParameter("no metric named (see `codecbench list metrics`)",
+                                 param_hint="--metrics")
     registry = plugins.metrics()
     selected = [registry.get(n) for n in names]
     for metric in selected:
@@ -94,6 +238,7 @@ def execution_options(func: Any) -> Any:
         click.option("--ray-address", default=None, metavar="ADDRESS",
                      help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance)."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+                     callback=finite,
                      help="Seconds one unit (codec point on one image) may take; its worker is "
                           "killed and the unit retried, then stored as failed. A worker's first "
                           "unit of a codec includes loading its model."),
@@ -138,6 +283,7 @@ def runner_settings(jobs: int | None, executor: str, ray_address: str | None,
 @click.option("--no-download", is_flag=True, help="Never download a dataset; fail if missing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no leaderboard.")
 @execution_options
+@threads_option
 @db_option
 @handle_errors
 def run_command(codec_names: str, dataset_name: str, points: str | None, metric_names: str,
@@ -147,8 +293,9 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
                 retries: int, db: Path | None) -> None:
     """Benchmark codecs on a dataset; results go to the results database.
 
-    Rows already in the database are skipped, so rerunning an interrupted command resumes it.
-    Exits with status 1 when any image or codec failed (failures are stored as rows too).
+    Rows already in the database are skipped, so rerunning an interrupted command (Ctrl-C)
+    resumes it. Exits with status 1 when any image or codec failed (failures are stored as rows
+    too), 130 when interrupted.
     """
     from codecbench.runner import Runner, plan_units
 
@@ -166,8 +313,15 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
         runner = Runner(store, metrics, progress=not quiet,
                         **runner_settings(jobs, executor, ray_address, timeout, retries))
         units = plan_units(codecs, dataset, images, point_map)
-        command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        summary = runner.run(units, command=command)
+        command = command_line()
+        try:
+            summary = runner.run(units, command=command)
+        except KeyboardInterrupt:
+            done = runner.summary
+            click.echo(f"\nInterrupted: {done.saved} row(s) saved by this run ({done.skipped} were "
+                       f"already stored) in {db or default_db_path()}. Rerun the same command to "
+                       f"resume:\n  {command}", err=True)
+            raise SystemExit(130) from None
         if not quiet:
             board = leaderboard(store.frame(dataset.name, [c.name for c in codecs]),
                                 store.set_frame(dataset.name))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import shlex
+import inspect
+import re
 import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
 from codecbench import plugins
-from codecbench.cli import cli, handle_errors, parse_options
+from codecbench.cli import cli, command_line, handle_errors, parse_options
+from codecbench.codec import Codec
 from codecbench.errors import CodecError
 
 
@@ -38,7 +43,79 @@ def parse_model_options(pairs: tuple[str, ...]) -> dict[str, object]:
     return options
 
 
-@cli.command("train")
+def trainable_codecs() -> list[Codec]:
+    """The registered codecs ``train`` can train (learned codecs built on ``LearnedCodec``).
+
+    Does not import torch: without ``codecbench.learned`` imported, no plugin defines one."""
+    learned = sys.modules.get("codecbench.learned")
+    if learned is None:
+        return []
+    return [c for c in plugins.codecs() if isinstance(c, learned.LearnedCodec)]
+
+
+class TrainCommand(click.Command):
+    """``train``, whose help ends with the trainable codecs (looked up only when help is shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        try:
+            names = [c.name for c in trainable_codecs()]
+        except Exception:  # help must show even if a plugin misbehaves
+            return
+        with formatter.section("Trainable codecs"):
+            formatter.write_text(", ".join(names) or "none installed")
+
+
+def model_options(codec: Any, preset: str | None) -> dict[str, Any]:
+    """The model constructor arguments a codec declares, with their defaults (for messages)."""
+    options = {**codec.model_config, **codec.preset_model_configs.get(preset or "", {})}
+    for name, param in inspect.signature(codec.build_model).parameters.items():
+        if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and name not in options:
+            options[name] = param.default if param.default is not param.empty else "required"
+    return options
+
+
+def build_checked(codec: Any, config: Mapping[str, Any], given: Mapping[str, Any],
+                  preset: str | None) -> Any:
+    """``codec.build_model(**config)``; an unknown ``-m`` name becomes one line naming the valid ones."""
+    try:
+        return codec.build_model(**config)
+    except TypeError as exc:
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not match or match.group(1) not in given:
+            raise
+        valid = ", ".join(f"{k}={v}" for k, v in model_options(codec, preset).items())
+        raise CodecError(f"Codec {codec.name!r} has no model option {match.group(1)!r} (-m); its "
+                         f"model options: {valid or 'none'}") from None
+
+
+def saved_at(path: Path) -> int | None:
+    """``path``'s modification time in nanoseconds, ``None`` when it does not exist."""
+    return path.stat().st_mtime_ns if path.is_file() else None
+
+
+def interrupted_message(out: Path, before: int | None, command: str) -> str:
+    """What Ctrl-C during ``train`` saved (or last saved), and the command that resumes; ``before``
+    is :func:`saved_at` of ``OUT/last.pt`` when the command started."""
+    state, model = out / "last.pt", out / "model.pt"
+    if state.is_file() and saved_at(state) != before:
+        step = ""
+        try:
+            from codecbench.learned import read_checkpoint
+
+            step = f" at step {read_checkpoint(model)['step']}"
+        except Exception:  # the message matters more than the step
+            pass
+        head = f"Interrupted{step}: saved the resumable state {state} and the checkpoint {model}."
+    elif state.is_file():
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(state.stat().st_mtime))
+        head = f"Interrupted before a step was saved; the last saved state is {state} ({when})."
+    else:
+        return f"Interrupted before training started; nothing was saved. To start:\n  {command}"
+    return f"{head} Rerun the same command to resume:\n  {command}"
+
+
+@cli.command("train", cls=TrainCommand)
 @click.argument("codec_name", metavar="CODEC")
 @click.option("--data", required=True, multiple=True,
               type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -94,18 +171,24 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
     """Train the model of a learned CODEC on a folder of images.
 
     Rerunning the same command resumes from OUT/last.pt (exactly: optimizer, schedule, step and
-    random state are restored); raise --steps to train further. Ship OUT/model.pt, or use it
-    with `codecbench run --codec CODEC --weights OUT/model.pt`.
+    random state are restored); raise --steps to train further. Ctrl-C saves OUT/last.pt first.
+    Ship OUT/model.pt, or use it with `codecbench run --codec CODEC --weights OUT/model.pt`.
     """
+    def say(message: str) -> None:
+        if not quiet:
+            click.echo(message, err=True)
+
     from codecbench.learned import LearnedCodec, TrainConfig, train
+    from codecbench.learned.data import list_images, split_holdout
     from codecbench.learned.training import apply_preset
 
     codec = plugins.codecs().get(codec_name)
     if not isinstance(codec, LearnedCodec):
+        names = ", ".join(c.name for c in trainable_codecs()) or "none installed"
         raise CodecError(f"Codec {codec_name!r} is not trainable (only learned codecs built on "
-                         "codecbench.learned.LearnedCodec are)")
-    model_config = {**codec.model_config, **codec.preset_model_configs.get(preset or "", {}),
-                    **parse_model_options(model_pairs)}
+                         f"codecbench.learned.LearnedCodec are); trainable codecs: {names}")
+    given = parse_model_options(model_pairs)
+    model_config = {**codec.model_config, **codec.preset_model_configs.get(preset or "", {}), **given}
     config = apply_preset(
         TrainConfig(data=data, out=out, lmbda=codec.default_lmbda), preset, val=val,
         val_count=val_count, lmbda=lmbda, steps=steps, max_minutes=max_minutes,
@@ -113,10 +196,36 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
         init=init, device=device, threads=threads, seed=seed, val_every=val_every,
         checkpoint_every=checkpoint_every, model_config=model_config, export_half=export_half,
         progress=not quiet, precision=precision, channels_last=channels_last, compile=compile_)
-    command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = train(lambda: codec.training_task(codec.build_model(**model_config), config.lmbda),
-                   config, codec=codec.name, export_info={"training_command": command},
-                   load_init=codec.load_init_weights)
+    paths = list_images(config.data)
+    if config.val is not None:
+        held = f"and {len(list_images(config.val))} validation images from {config.val}"
+    else:
+        paths, held_out = split_holdout(paths, config.val_count)
+        held = f"and {len(held_out)} held out for validation"
+    say(f"reading {len(paths)} training images from {', '.join(str(d) for d in config.data)} ({held})")
+    command = command_line()
+
+    def build_task() -> Any:
+        settings = ", ".join(f"{k}={v}" for k, v in model_config.items())
+        say(f"building the {codec.name} model ({settings})")
+        model = build_checked(codec, model_config, given, preset)
+        state = Path(config.out) / "last.pt"
+        say(f"resuming from {state}" if state.exists() else
+            f"starting from {config.init}" if config.init else "starting from scratch")
+        return codec.training_task(model, config.lmbda)
+
+    before = saved_at(Path(config.out) / "last.pt")
+    try:
+        say("importing the model code (torch, CompressAI)")
+        try:
+            import compressai  # noqa: F401  (seconds: imported here, after saying so)
+        except ImportError:
+            pass
+        result = train(build_task, config, codec=codec.name, export_info={"training_command": command},
+                       load_init=codec.load_init_weights)
+    except KeyboardInterrupt:
+        click.echo(interrupted_message(Path(config.out), before, command), err=True)
+        raise SystemExit(130) from None
     stats = ", ".join(f"{k} {v:.4g}" for k, v in result.val_stats.items()) or "none run"
     click.echo(f"step {result.step}, {result.wall_s / 60:.1f} min of training; validation: {stats}")
     if result.throughput.get("crops_per_s"):

@@ -45,16 +45,19 @@ def make_executor(
     timeout: float | None = None,
     retries: int = 2,
     ray_address: str | None = None,
+    threads: int = 1,
 ) -> Executor:
-    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+    """The executor called ``name`` (one of :data:`EXECUTORS`); its workers run torch on
+    ``threads`` threads (``0``: torch's default)."""
     if name == "local":
         from codecbench.executors.local import LocalExecutor
 
-        return LocalExecutor(jobs=jobs, timeout=timeout, retries=retries)
+        return LocalExecutor(jobs=jobs, timeout=timeout, retries=retries, threads=threads)
     if name == "ray":
         from codecbench.executors.ray import RayExecutor
 
-        return RayExecutor(address=ray_address, jobs=jobs, timeout=timeout, retries=retries)
+        return RayExecutor(address=ray_address, jobs=jobs, timeout=timeout, retries=retries,
+                           threads=threads)
     raise ValueError(f"Unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")
 
 

@@ -38,7 +38,9 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 class LocalExecutor:
-    """Runs tasks in ``jobs`` worker processes, at most ``2 * jobs`` in flight.
+    """Runs tasks in ``jobs`` worker processes, at most ``2 * jobs`` in flight, each worker's torch
+    on ``threads`` threads (``0``: torch's default). Workers ignore Ctrl-C (pebble's doing); the
+    caller stops them.
 
     A task whose worker dies or that runs longer than ``timeout`` seconds (its worker is killed)
     is started again, up to ``retries`` more times, and then reported as failed. The clock starts
@@ -46,15 +48,17 @@ class LocalExecutor:
     a codec's model happens in its first unit and counts.
     """
 
-    def __init__(self, jobs: int | None = None, timeout: float | None = None, retries: int = 2):
+    def __init__(self, jobs: int | None = None, timeout: float | None = None, retries: int = 2,
+                 threads: int = 1):
         from codecbench.executors import default_jobs
 
         self.jobs = max(1, jobs or default_jobs())
         self.timeout = timeout
         self.retries = retries
+        self.threads = threads
 
     def run(self, tasks: Iterable[UnitTask]) -> Iterator[Outcome]:
-        pool = ProcessPool(max_workers=self.jobs, initializer=start_worker,
+        pool = ProcessPool(max_workers=self.jobs, initializer=start_worker, initargs=(self.threads,),
                            context=multiprocessing.get_context("spawn"))
         pending: dict[Future, tuple[UnitTask, int]] = {}
         todo = iter(tasks)

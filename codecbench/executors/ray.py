@@ -39,8 +39,9 @@ def _ray() -> Any:
 
 
 class RayExecutor:
-    """Runs tasks as Ray tasks (one CPU each), at most ``2 * jobs`` in flight (``jobs`` in flight
-    when a timeout is set, so that a task's clock starts roughly when it starts running).
+    """Runs tasks as Ray tasks (one CPU each, or ``threads`` CPUs for tasks whose torch runs on
+    ``threads`` threads), at most ``2 * jobs`` in flight (``jobs`` in flight when a timeout is set,
+    so that a task's clock starts roughly when it starts running).
 
     ``address`` is passed to ``ray.init`` (``None``: ``RAY_ADDRESS`` or a new local instance);
     when Ray is already initialised in this process, that connection is used as it is. ``jobs``
@@ -48,11 +49,12 @@ class RayExecutor:
     """
 
     def __init__(self, address: str | None = None, jobs: int | None = None,
-                 timeout: float | None = None, retries: int = 2):
+                 timeout: float | None = None, retries: int = 2, threads: int = 1):
         self.address = address
         self.jobs = jobs
         self.timeout = timeout
         self.retries = retries
+        self.threads = threads
 
     def _connect(self) -> bool:
         ray = _ray()
@@ -73,7 +75,7 @@ class RayExecutor:
         try:
             slots = self.jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))
             limit = slots if self.timeout else 2 * slots
-            remote = ray.remote(num_cpus=1, max_retries=self.retries)(execute_task)
+            remote = ray.remote(num_cpus=max(1, self.threads), max_retries=self.retries)(execute_task)
             pending: dict[Any, tuple[UnitTask, int, float]] = {}
             todo = iter(tasks)
 

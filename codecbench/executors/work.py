@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 import types
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from codecbench import plugins
+from codecbench import threads as torch_threads
 from codecbench.codec import Codec, Point
 from codecbench.image import read_image
 from codecbench.metrics import Metric
@@ -78,6 +78,7 @@ class UnitTask:
     metrics: tuple[MetricSpec, ...]
     stream: bytes | None = None
     plugins: tuple[PluginRef, ...] = ()
+    threads: int = 1  # torch's thread count in the worker (0: torch's default)
 
 
 @dataclass
@@ -93,7 +94,6 @@ class Outcome:
 class _WorkerState:
     codecs: dict[str, Codec] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
-    threads_set: bool = False
 
 
 _state = _WorkerState()
@@ -109,29 +109,25 @@ def plugin_refs() -> tuple[PluginRef, ...]:
     )
 
 
-def setup_worker() -> None:
-    """One thread per worker for OpenMP/MKL/torch: the parallelism is across workers."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    _limit_torch_threads()
+def setup_worker(threads: int = 1) -> None:
+    """``threads`` threads per worker for OpenMP/MKL/torch (default 1: the parallelism is across
+    workers; ``0``: the libraries' defaults)."""
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    torch_threads.request(threads)
 
 
-def start_worker() -> None:
+def start_worker(threads: int = 1) -> None:
     """Pool initializer: :func:`setup_worker`, then load the installed plugins (importing them,
     torch included, takes seconds), so that no unit's timeout counts that start-up."""
-    setup_worker()
+    setup_worker(threads)
     try:
         plugins.codecs()
         plugins.metrics()
     except Exception:  # the first unit reports it, as a failed row with the error
         return
-    _limit_torch_threads()
-
-
-def _limit_torch_threads() -> None:
-    if not _state.threads_set and "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-        _state.threads_set = True
+    torch_threads.apply()
 
 
 def _register_plugins(refs: tuple[PluginRef, ...]) -> None:
@@ -148,7 +144,7 @@ def _codec(spec: CodecSpec) -> Codec:
         codec = base.with_options(**spec.config) if spec.instance is None else base
         codec.load()
         _state.codecs[key] = codec
-        _limit_torch_threads()
+        torch_threads.apply()
     return _state.codecs[key]
 
 
@@ -167,7 +163,7 @@ def _read(path: str) -> np.ndarray:
 
 def execute_task(task: UnitTask) -> UnitResult:
     """Compute one task in a worker. Never raises: failures are results, as in ``execute_unit``."""
-    setup_worker()
+    setup_worker(task.threads)
     try:
         _register_plugins(task.plugins)
         image = _read(task.image)

@@ -10,9 +10,19 @@
   :class:`LPIPSLoss`, the non-saturating adversarial losses).
 
 Importing this package imports torch, so the core imports it lazily (never when listing codecs).
+It also applies the torch thread count a run requested (:mod:`codecbench.threads`), and silences
+the ``torch.jit.script`` deprecation warning that importing CompressAI triggers (through
+torch_geometric, up to three times per command): a filter for that one message, installed before
+any learned codec can import CompressAI.
 """
 
-from codecbench.learned.bitstream import Bitstream
+import warnings
+
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning,
+                        module=r"torch\.jit\._script")
+
+from codecbench import threads as _threads  # noqa: E402
+from codecbench.learned.bitstream import Bitstream  # noqa: E402
 from codecbench.learned.checkpoints import (
     CheckpointSpec,
     file_sha256,
@@ -37,6 +47,8 @@ from codecbench.learned.training import (
     TrainingTask,
     train,
 )
+
+_threads.apply()  # torch is imported now: a learned codec is about to load
 
 __all__ = [
     "PRESETS",
