@@ -45,7 +45,7 @@ from torch import nn
 
 from codecbench.codec import Codec, Point, check_image_array
 from codecbench.errors import BitstreamError, CodecError, CodecUnavailableError
-from codecbench.learned.bitstream import Bitstream, record_symbols, recording_symbols
+from codecbench.learned.bitstream import FORMAT_VERSION, Bitstream, record_symbols, recording_symbols
 from codecbench.learned.checkpoints import (
     CheckpointSpec,
     checkpoint_id,
@@ -221,7 +221,9 @@ class LearnedCodec(Codec):
             ids = [checkpoint_id(file_sha256(p)) if p.is_file() else "missing" for p in weights]
         else:
             ids = [checkpoint_id(spec.sha256) for spec in self.shipped_checkpoints()]
-        return f"compressai-{self.compressai_version()}/" + "+".join(ids)
+        # The container format is part of the version: rows coded in an older format (other bytes,
+        # no symbol digest) are not reused as if this code had produced them.
+        return f"compressai-{self.compressai_version()}/c{FORMAT_VERSION}/" + "+".join(ids)
 
     def _load_point(self, point: int) -> LoadedModel:
         weights = self.user_weights()
