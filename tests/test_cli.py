@@ -334,3 +334,14 @@ def test_ctrl_c_during_train_names_the_checkpoint_and_the_command_that_resumes(
         assert f"Interrupted before a step was saved; the last saved state is {out / 'last.pt'}" \
             in result.stderr
     assert "Rerun the same command to resume:\n  codecbench " in result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "report"])
+def test_threads_option_on_every_command_that_codes(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0 and "--threads N|auto" in result.output
+
+
+def test_report_has_no_short_o_so_that_o_always_means_a_codec_option(tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["report", "-o", str(tmp_path / "out"), "--db", str(tmp_path / "x.sqlite")])
+    assert result.exit_code == 2 and "No such option '-o'" in result.output

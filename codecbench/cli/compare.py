@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from codecbench import plugins
-from codecbench.cli import cli, db_option, handle_errors, parse_options, split_names
+from codecbench.cli import cli, db_option, handle_errors, parse_options, split_names, threads_option
 from codecbench.cli.run import format_value, select_codecs, select_metrics
 from codecbench.dataset import resolve_dataset
 from codecbench.results import ResultStore, default_db_path
@@ -53,6 +53,7 @@ SHOWN = ["curve", "n", "bpp", "match"]  # text formats: these, then the metric c
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True, help="Output format of the comparison table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@threads_option
 @db_option
 @handle_errors
 def compare_command(target: float, dataset_name: str, codec_names: str | None, every: bool,

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from codecbench import plugins
-from codecbench.cli import cli, db_option, handle_errors, split_names
+from codecbench.cli import cli, db_option, handle_errors, split_names, threads_option
 from codecbench.dataset import resolve_dataset
 from codecbench.report.presets import PRESETS
 from codecbench.results import ResultStore, default_db_path
@@ -34,7 +34,7 @@ def crop_position(ctx: click.Context, param: click.Parameter, value: str | None)
 
 
 @cli.command("report")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: reports/<dataset>).")
 @click.option("--dataset", "-d", "dataset_name", default="kodak", show_default=True,
               help="Dataset name, or folder:PATH (its images are read for the visual comparison).")
@@ -61,6 +61,7 @@ def crop_position(ctx: click.Context, param: click.Parameter, value: str | None)
               help="Enlargement of the crops, nearest neighbour (no smoothing) [default: 2].")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding datasets (default: $CODECBENCH_DATA, then the user cache).")
+@threads_option
 @db_option
 @handle_errors
 def report_command(out: Path | None, dataset_name: str, preset: str | None, target: float | None,
