@@ -8,8 +8,8 @@ HiFiC and MS-ILLM, in two stages):
   gradient: the likelihood is evaluated on ``y`` plus uniform noise (CompressAI's training mode),
   while the decoder sees the STE-rounded code the range coder reproduces. ``m`` is 1, or, with
   ``target_bpp`` > 0, a rate multiplier adapted by dual ascent (``log m += RATE_ADAPT *
-  log(bpp / target_bpp)`` after every step, kept in the training state) so the estimated training
-  rate settles at ``target_bpp``.
+  log(bpp / target_bpp)`` after every step, kept in the training state) so the training crops'
+  rate with the code rounded as the coder rounds it settles at ``target_bpp``.
 * stage 2, ``gan`` / ``ot_gan``: encoder **and entropy model frozen** (no main or auxiliary
   gradients), the decoder minimises ``lmbda * D + adversarial_weight * adversarial`` as below.
 
@@ -195,7 +195,13 @@ class OTGANTask(TrainingTask):
             multiplier = self.rate_controller.multiplier()
             loss = self.lmbda * distortion + multiplier.to(bpp.device) * bpp
             stats["rate_multiplier"] = float(multiplier)
-            self.rate_controller.update(stats["bpp"])
+            # The controller follows the rate of the rounded code (what the coder spends), not the
+            # noisy-latent estimate the gradient uses: at ~0.03 bpp the noisy one overstates the
+            # coded rate by up to 2x (measured: 0.021 noisy vs 0.0116 coded on validation).
+            with torch.no_grad(), torch.autocast(batch.device.type, enabled=False):
+                _, coded = self.model.entropy_bottleneck(out["y_hat"].detach().float(), training=False)
+            stats["bpp_quantized"] = bits_per_pixel(coded, batch.shape[0] * batch.shape[2] * batch.shape[3]).item()
+            self.rate_controller.update(stats["bpp_quantized"])
         else:  # stage 2 / fixed recipe: no rate gradient reaches a trained parameter
             loss = self.lmbda * distortion + bpp
         self._fakes = []
