@@ -28,12 +28,48 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 
 
+def other_image_suffixes() -> set[str]:
+    """Suffixes of image files a folder dataset leaves out (``.gif``: palette and animation; the
+    other formats Pillow or its plugins know), so that skipping one is never silent."""
+    from PIL import Image
+
+    Image.init()
+    readable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    known = readable | {".gif", ".heic", ".heif", ".avif", ".jxl"}
+    return known - set(IMAGE_SUFFIXES)
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """One image of a dataset: a stable name (its relative path) and where it lies."""
 
     name: str
     path: Path
+
+    def sha256(self) -> str | None:
+        """Hex sha256 of the file's content, ``None`` when it cannot be read (the run stores that
+        as a failed row). Stored with every result row, so that rows are tied to the content they
+        were computed from rather than to the name."""
+        return content_sha256(self.path)
+
+
+_HASHES: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+
+def content_sha256(path: Path) -> str | None:
+    """:func:`sha256_of` ``path``, cached while its size, modification time and inode stay the
+    same; ``None`` when it cannot be read."""
+    try:
+        stat = path.stat()
+        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        cached = _HASHES.get(str(path))
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        digest = sha256_of(path)
+    except OSError:
+        return None
+    _HASHES[str(path)] = (signature, digest)
+    return digest
 
 
 class Dataset:
@@ -256,7 +292,12 @@ class ManifestDataset(Dataset):
 
 @dataclass
 class FolderDataset(Dataset):
-    """Every image file directly in (or below, with ``recursive``) a folder: ``folder:PATH``."""
+    """Every image file directly in (or below, with ``recursive``) a folder: ``folder:PATH``.
+
+    Files of :data:`IMAGE_SUFFIXES` count; other image files (``.gif``, ...) are left out with a
+    warning naming them. Rows are tied to each file's content by its sha256
+    (:meth:`ImageRef.sha256`), not to the folder's name, which is the path as typed.
+    """
 
     path: Path
     recursive: bool = False
@@ -273,7 +314,15 @@ class FolderDataset(Dataset):
         if not self.path.is_dir():
             raise DatasetError(f"{self.path}: no such folder (from dataset 'folder:{self.path}')")
         walker = self.path.rglob("*") if self.recursive else self.path.iterdir()
-        paths = sorted(p for p in walker if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in walker if p.is_file())
+        paths = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        skipped = [p for p in files if p.suffix.lower() in other_image_suffixes()]
+        if skipped:
+            names = ", ".join(p.relative_to(self.path).as_posix() for p in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            log.warning("folder:%s: %d image file(s) skipped, not a benchmark format (%s): %s%s; "
+                        "convert them to PNG to include them", self.path, len(skipped),
+                        ", ".join(IMAGE_SUFFIXES), names, more)
         if not paths:
             raise DatasetError(
                 f"{self.path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder"

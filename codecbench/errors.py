@@ -50,3 +50,19 @@ class ImageError(CodecbenchError):
 
 class DatasetError(CodecbenchError):
     """A dataset cannot be found, downloaded or verified."""
+
+
+class StoreError(CodecbenchError):
+    """The results store cannot be opened, read or written (read-only, disk full, damaged)."""
+
+
+class StreamChecksumError(StoreError):
+    """A stored bitstream no longer matches the checksum stored with it (the store is damaged)."""
+
+    def __init__(self, message: str, *, dataset: str = "", image: str = "", codec: str = "",
+                 point: float = float("nan")):
+        super().__init__(message)
+        self.dataset, self.image, self.codec, self.point = dataset, image, codec, point
+
+    def __reduce__(self) -> tuple:  # picklable with its fields (across worker processes)
+        return type(self), (self.args[0],), self.__dict__

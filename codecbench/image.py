@@ -35,10 +35,25 @@ def _to_rgb(img: Image.Image, path: Path) -> Image.Image:
     return img.convert("RGB")
 
 
+def _source_notes(img: Image.Image, path: Path) -> None:
+    """Warn, naming the file, about what the conversion to 8-bit RGB drops silently otherwise:
+    frames after the first, and the low bits of 16-bit colour (Pillow opens a 16-bit RGB PNG or
+    TIFF as 8-bit ``RGB``)."""
+    frames = getattr(img, "n_frames", 1) or 1
+    if frames > 1:
+        log.warning("%s: animated or multi-page image (%d frames): only the first is used", path,
+                    frames)
+    if img.mode == "RGB" or img.mode == "RGBA":
+        rawmodes = [t[3] if isinstance(t[3], str) else (t[3] or ("",))[0] for t in img.tile]
+        if any(isinstance(r, str) and "16" in r for r in rawmodes):
+            log.warning("%s: 16-bit %s image reduced to 8 bits per channel", path, img.mode)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read ``path`` as an ``H x W x 3`` ``uint8`` RGB array.
 
-    Grey, palette, alpha and 16-bit images are converted with a logged warning. Missing,
+    Grey, palette, alpha, 16-bit and animated images (first frame) are converted with a logged
+    warning naming the file. Missing,
     truncated or corrupt files and decompression bombs raise :class:`ImageError` naming the file.
     """
     path = Path(path)
@@ -48,6 +63,7 @@ def read_image(path: str | Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                _source_notes(img, path)
                 img.load()
                 rgb = _to_rgb(img, path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

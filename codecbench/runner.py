@@ -21,7 +21,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -35,7 +35,7 @@ from codecbench.dataset import Dataset, ImageRef
 from codecbench.errors import CodecError
 from codecbench.image import read_image
 from codecbench.metrics import Metric
-from codecbench.results import ResultStore, RowKey, config_json
+from codecbench.results import ResultStore, RowKey, StoredRow, config_json
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class RunSummary:
     retried: int = 0
     failures: list[Failure] = field(default_factory=list)
     saved: int = 0  # rows written (ok or failed) or completed with metrics, so far
+
 
     @property
     def failed(self) -> int:
@@ -160,6 +161,11 @@ def _wanted_columns(metrics: Sequence[Metric], kind: str) -> set[str]:
     return {c for m in metrics if m.kind == kind for c in m.columns}
 
 
+def _complete(stored: StoredRow | None, columns: set[str]) -> bool:
+    """Whether a stored row needs nothing more: ok, with every wanted metric."""
+    return stored is not None and stored.status == "ok" and not columns - set(stored.metrics)
+
+
 def plan_units(
     codecs: Sequence[Codec],
     dataset: Dataset,
@@ -209,7 +215,9 @@ class Runner:
     ``jobs`` worker processes (``executor="local"``) or Ray tasks (``executor="ray"``, on the
     cluster at ``ray_address``) compute the units; ``jobs=1`` without a ``timeout`` computes them in
     this process. A unit whose worker dies or runs past ``timeout`` seconds is retried ``retries``
-    times and then stored as failed. ``threads`` is torch's thread count for each unit, here and in
+    times and then stored as failed. Units are claimed in the store while they run: units that
+    another run on the same store holds are left to it, and their rows awaited, never computed
+    twice (:mod:`codecbench.results`). ``threads`` is torch's thread count for each unit, here and in
     workers (``0``: torch's default; ``None``: the count requested in this process with
     :func:`codecbench.threads.request`, else 1). ``summary`` is the running :class:`RunSummary` (what
     was saved so far, when a run is interrupted).
@@ -243,6 +251,8 @@ class Runner:
         self.threads = torch_threads.DEFAULT if threads is None else threads
         self.run_id = uuid.uuid4().hex[:12]
         self.summary = RunSummary(self.run_id)
+        self._deferred: list = []  # (unit, claim) of units another run holds, this pass
+        self._said_waiting = False
 
     @staticmethod
     @lru_cache(maxsize=8)
@@ -260,15 +270,48 @@ class Runner:
                    file=sys.stderr)
         with torch_threads.using(self.threads):  # this process decodes (set metrics) even with workers
             try:
-                if self.executor == "local" and self.jobs == 1 and self.timeout is None:
-                    for unit in units:
-                        self._finish(unit, self._run_unit(unit, image_columns, summary), bar)
-                else:
-                    self._run_elsewhere(units, image_columns, summary, bar)
+                pending = list(units)
+                while pending:  # passes: units another run holds wait for the next one
+                    self._deferred = []
+                    if self.executor == "local" and self.jobs == 1 and self.timeout is None:
+                        for unit in pending:
+                            outcome = self._run_unit(unit, image_columns, summary)
+                            if outcome is not None:
+                                self._finish(unit, outcome, bar)
+                    else:
+                        self._run_elsewhere(pending, image_columns, summary, bar)
+                    self.store.release_claims()
+                    pending = self._wait_for_others(len(pending))
             finally:
                 bar.close()
+                self.store.release_claims()
             self._run_set_metrics(units, summary)
         return summary
+
+    def _stored(self, unit: WorkUnit) -> StoredRow | None:
+        """The unit's stored row, checked against the image file's content: a row computed from
+        other content (``stale``) or with a damaged stream is not ``ok``, so it is recomputed."""
+        return self.store.get(unit.key, image_sha256=unit.image.sha256())
+
+    def _claim(self, unit: WorkUnit) -> bool:
+        """Claim ``unit`` in the store; one that another live run holds is deferred (False)."""
+        held = self.store.claim(unit.key)
+        if held is not None:
+            self._deferred.append((unit, held))
+        return held is None
+
+    def _wait_for_others(self, attempted: int) -> list[WorkUnit]:
+        """The units of this pass that another run holds, for the next pass; when the pass could
+        take none of its units, first wait until the other run releases one."""
+        deferred = [unit for unit, _ in self._deferred]
+        if deferred and not self._said_waiting:
+            self._said_waiting = True
+            log.warning("%d unit(s) are being computed by another run on this store (%s); this "
+                        "run waits for their rows instead of computing them again", len(deferred),
+                        self._deferred[0][1].describe())
+        if deferred and len(deferred) == attempted:
+            self.store.wait_for_others([unit.key for unit in deferred])
+        return deferred
 
     def _finish(self, unit: WorkUnit, outcome: str, bar: tqdm) -> None:
         bar.set_postfix_str(f"{unit.codec.name} @ {format_point(unit.point)}", refresh=False)
@@ -294,7 +337,11 @@ class Runner:
                     codec_specs[id(unit.codec)] = CodecSpec.of(unit.codec)
                 codec = codec_specs[id(unit.codec)]
                 path = str(unit.image.path)
-                stored = self.store.get(unit.key)
+                stored = self._stored(unit)
+                if not _complete(stored, columns):  # work to do: claim it, then look again
+                    if not self._claim(unit):
+                        continue
+                    stored = self._stored(unit)
                 if stored is not None and stored.status == "ok":
                     missing = columns - set(stored.metrics)
                     if not missing:
@@ -331,11 +378,24 @@ class Runner:
             else:
                 summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name,
                                                 done.result.error or ""))
+                self.store.release(unit.key)
                 outcome = "failed"
             self._finish(unit, outcome, bar)
 
-    def _run_unit(self, unit: WorkUnit, columns: set[str], summary: RunSummary) -> str:
-        stored = self.store.get(unit.key)
+    def _run_unit(self, unit: WorkUnit, columns: set[str], summary: RunSummary) -> str | None:
+        """Run one unit in this process; ``None`` when another run holds it (deferred)."""
+        if _complete(self._stored(unit), columns):
+            summary.skipped += 1
+            return "skipped"
+        if not self._claim(unit):
+            return None
+        try:
+            return self._compute_unit(unit, columns, summary)
+        finally:
+            self.store.release(unit.key)
+
+    def _compute_unit(self, unit: WorkUnit, columns: set[str], summary: RunSummary) -> str:
+        stored = self._stored(unit)
         if stored is not None and stored.status == "ok":
             missing = columns - set(stored.metrics)
             if not missing:
@@ -360,6 +420,7 @@ class Runner:
             unit.key, run_id=self.run_id, status=result.status, error=result.error,
             height=result.height, width=result.width, stream=result.stream, bpp=result.bpp,
             encode_s=result.encode_s, decode_s=result.decode_s, metrics=result.metrics,
+            image_sha256=unit.image.sha256(),
         )
         summary.saved += 1
         if result.status == "ok":
@@ -396,17 +457,19 @@ class Runner:
             key = group[0].key
             have = self.store.get_set_metrics(key)
             todo = [m for m in set_metrics if not set(m.columns) <= set(have)]
-            rows = [(u, self.store.get(u.key)) for u in group]
+            rows = [(u, self._stored(u)) for u in group]
             if not todo or any(r is None or r.status != "ok" for _, r in rows):
                 continue
             pairs = self._pairs(rows)
-            for metric in todo:
-                try:
-                    values = metric.compute_set(pairs())
-                except Exception as exc:
-                    summary.failures.append(Failure(codec_name, point, "(dataset)", f"{metric.name}: {describe_error(exc)}"))
-                    continue
-                self.store.put_set_metrics(key, values, n_images=len(rows))
+            with self.store.claimed(replace(key, image="")):  # one run computes a point's set metrics
+                have = self.store.get_set_metrics(key)
+                for metric in [m for m in todo if not set(m.columns) <= set(have)]:
+                    try:
+                        values = metric.compute_set(pairs())
+                    except Exception as exc:
+                        summary.failures.append(Failure(codec_name, point, "(dataset)", f"{metric.name}: {describe_error(exc)}"))
+                        continue
+                    self.store.put_set_metrics(key, values, n_images=len(rows))
 
     def _pairs(self, rows: list) -> Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]:
         def generate() -> Iterable[tuple[np.ndarray, np.ndarray]]:

@@ -134,3 +134,66 @@ def test_a_wrong_checksum_in_the_data_dir_is_refused(tmp_path: Path) -> None:
     assert [r.name for r in _manifest(tmp_path, body).images(data, download=False)] == ["a.png"]
     with pytest.raises(DatasetError, match=r"a.png does not match the sha256 in the toy manifest"):
         _manifest(tmp_path, f'[[files]]\nname = "a.png"\nsha256 = "{"0" * 64}"\n').images(data, download=False)
+
+
+def test_folder_dataset_names_the_image_files_it_skips(image_folder: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    from PIL import Image
+
+    Image.new("P", (8, 8)).save(image_folder / "anim.gif")
+    (image_folder / "notes.txt").write_text("not an image")
+    with caplog.at_level("WARNING"):
+        refs = FolderDataset(image_folder).images()
+    assert [r.name for r in refs] == ["img0.png", "img1.png", "img2.png"]
+    warned = [r.message for r in caplog.records]
+    assert len(warned) == 1 and "anim.gif" in warned[0] and "notes.txt" not in warned[0]
+
+
+def test_image_content_hash_follows_the_file(image_folder: Path) -> None:
+    import os
+
+    ref = FolderDataset(image_folder).images()[0]
+    before = ref.sha256()
+    assert before == hashlib.sha256(ref.path.read_bytes()).hexdigest()
+    save(synthetic_image(64, 96, seed=7), ref.path)
+    os.utime(ref.path, ns=(1, 1))  # even with an old modification time, the size or inode differs
+    assert ref.sha256() == hashlib.sha256(ref.path.read_bytes()).hexdigest() != before
+    ref.path.unlink()
+    assert ref.sha256() is None
+
+
+def png16(array: "np.ndarray") -> bytes:  # noqa: F821
+    """A 16-bit RGB PNG (Pillow writes none)."""
+    import struct
+    import zlib
+
+    h, w, _ = array.shape
+    raw = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+def test_16_bit_and_animated_images_are_converted_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from codecbench.image import read_image
+
+    deep = tmp_path / "deep.png"
+    deep.write_bytes(png16(np.full((4, 6, 3), 0x1234, np.uint16)))
+    frames = [Image.fromarray(synthetic_image(8, 8, seed=i)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], lossless=True)
+    with caplog.at_level("WARNING"):
+        assert read_image(deep)[0, 0].tolist() == [0x12] * 3
+        assert read_image(tmp_path / "anim.webp").shape == (8, 8, 3)
+        read_image(save(synthetic_image(8, 8), tmp_path / "plain.png"))
+    warned = [r.message for r in caplog.records]
+    assert len(warned) == 2
+    assert "deep.png" in warned[0] and "16-bit" in warned[0]
+    assert "anim.webp" in warned[1] and "3 frames" in warned[1]

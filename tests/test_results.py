@@ -107,8 +107,83 @@ def test_a_read_only_old_store_stays_readable(tmp_path: Path, monkeypatch: pytes
                 "bpp, created) VALUES ('set', 'a.png', 'jpeg', 'v1', 50.0, '{}', 'ok', 1.5, 'then')")
     old.commit()
     old.close()
-    connect = sqlite3.connect
-    monkeypatch.setattr(results.sqlite3, "connect",  # read-only even for root
-                        lambda file, **kw: connect(f"file:{file}?mode=ro", uri=True, **kw))
+    monkeypatch.setattr(results, "_writable", lambda path: False)  # read-only even for root
     with ResultStore(path) as store:
+        assert store.read_only
         assert store.frame()["probe"].tolist() == [False]
+        assert store.get(RowKey("set", "a.png", "jpeg", "v1", 50.0, "{}")).bpp == 1.5
+
+
+def test_streams_carry_a_checksum_and_a_damaged_one_reads_as_damaged(tmp_path: Path) -> None:
+    import sqlite3
+
+    from codecbench.errors import StreamChecksumError
+
+    path = tmp_path / "r.sqlite"
+    with ResultStore(path) as store:
+        store.put(key(), run_id="r", status="ok", stream=b"abc", metrics={"psnr": 30.0})
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE results SET stream = CAST('abd' AS BLOB)")
+    with ResultStore(path) as store:
+        row = store.get(key())
+        assert row.status == "damaged" and row.metrics == {"psnr": 30.0}
+        with pytest.raises(StreamChecksumError, match=r"jpeg @ 50 on a.png \(set\)"):
+            row.stream
+        assert [k.image for k in store.check().damaged] == ["a.png"]
+        store.put(key(), run_id="r2", status="ok", stream=b"xyz")
+        assert store.get(key()).stream == b"xyz" and store.check().ok
+
+
+def test_rows_are_tied_to_the_image_content(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.put(key(), run_id="r", status="ok", stream=b"x", image_sha256="1" * 64)
+        assert store.get(key(), image_sha256="1" * 64).status == "ok"
+        stale = store.get(key(), image_sha256="2" * 64)
+        assert stale.status == "stale" and "a.png" in stale.error
+        assert store.get(key()).status == "ok"  # no hash given: not checked
+
+
+def test_an_old_store_gets_checksums_and_its_rows_are_stamped_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    from codecbench.results import SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA.replace("    image_sha256 TEXT,\n    stream_sha256 TEXT,\n", "")
+                      .split("CREATE TABLE IF NOT EXISTS claims")[0])
+    old.execute("INSERT INTO results (dataset, image, codec, codec_version, point, config, status, "
+                "stream, created) VALUES ('set', 'a.png', 'jpeg', 'v1', 50.0, ?, 'ok', "
+                "CAST('abc' AS BLOB), 'then')", (config_json({"subsampling": "420"}),))
+    old.commit()
+    old.close()
+    with ResultStore(path) as store:
+        assert store.check().unhashed_images == 1 and not store.check().damaged
+        assert store.get(key(), image_sha256="1" * 64).status == "ok"  # trusted once, stamped
+        assert store.get(key(), image_sha256="2" * 64).status == "stale"
+        assert store.check().unhashed_images == 0 and store.get(key()).stream == b"abc"
+
+
+def test_claimed_waits_for_another_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+    import threading
+    import time
+
+    from codecbench import results
+
+    monkeypatch.setattr(results, "CLAIM_POLL_S", 0.02)
+    monkeypatch.setattr(results.Claim, "is_live", lambda self, now=None: True)
+    with ResultStore(tmp_path / "r.sqlite") as a, ResultStore(tmp_path / "r.sqlite") as b:
+        assert a.claim(key()) is None and a.claim(key()) is None  # again: still its own
+        assert b.claim(key()).owner == a.owner
+
+        def release() -> None:  # as the other process would, on its own connection
+            with sqlite3.connect(tmp_path / "r.sqlite") as conn:
+                conn.execute("DELETE FROM claims")
+
+        threading.Timer(0.2, release).start()
+        start = time.monotonic()
+        with b.claimed(key()):
+            assert time.monotonic() - start >= 0.15
+            assert a.claim(key()) is not None
+        assert a.claim(key()) is None

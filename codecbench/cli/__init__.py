@@ -159,5 +159,6 @@ from codecbench.cli import run as _run  # noqa: E402,F401  (registers list, plug
 from codecbench.cli import compare as _compare  # noqa: E402,F401  (registers compare)
 from codecbench.cli import report as _report  # noqa: E402,F401  (registers report)
 from codecbench.cli import train as _train  # noqa: E402,F401  (registers train)
+from codecbench.cli import db as _db  # noqa: E402,F401  (registers db check, db backup)
 
 plugins.get_plugin_manager().hook.register_commands(cli=cli)
