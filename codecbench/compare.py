@@ -28,6 +28,7 @@ On a store that holds the answers, nothing is encoded or decoded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -40,7 +41,7 @@ from tqdm import tqdm
 
 from codecbench.codec import Codec, Point, format_point
 from codecbench.dataset import Dataset, ImageRef
-from codecbench.errors import CodecbenchError
+from codecbench.errors import CodecbenchError, StoreError
 from codecbench.leaderboard import (  # noqa: F401  (closest_below and summarize: re-exported)
     closest_below,
     curve_label,
@@ -556,6 +557,16 @@ def _matched_set_values(metric: Metric, matched: pd.DataFrame, stored: pd.DataFr
         found = found[found["point"] == matched["point"].iloc[0]]
         if not found.empty and all(c in found.columns for c in metric.columns):
             return {c: float(found[c].iloc[0]) for c in metric.columns}
+    # Values over a per-image mix of points are stored under a digest of that mix (and of the
+    # images' content), so a later compare with the same matches answers without decoding.
+    key = RowKey(dataset.name, "", curve.name, curve.version, math.nan, curve.config)
+    chosen = sorted(f"{row.image}@{float(row.point)!r}" for row in matched.itertuples())
+    contents = {ref.name: ref.sha256() for ref in images}
+    selection = hashlib.sha256("\n".join(f"{c}:{contents[c.rsplit('@', 1)[0]]}" for c in chosen)
+                               .encode()).hexdigest()
+    cached = store.get_matched_set_metrics(key, selection)
+    if all(c in cached for c in metric.columns):
+        return {c: cached[c] for c in metric.columns}
     if curve.unavailable:
         notes.append(f"{curve.label}: {metric.name} not computed (codec unavailable here)")
         return {}
@@ -573,7 +584,12 @@ def _matched_set_values(metric: Metric, matched: pd.DataFrame, stored: pd.DataFr
             yield original, decode_checked(curve.codec, stored_row.stream or b"", original.shape)
 
     try:
-        return dict(metric.compute_set(pairs()))
+        values = dict(metric.compute_set(pairs()))
     except Exception as exc:
         failures.append(Failure(curve.name, math.nan, "(dataset)", f"{metric.name}: {exc}"))
         return {}
+    try:
+        store.put_matched_set_metrics(key, selection, values)
+    except StoreError as exc:  # a read-only store still answers; it only cannot remember
+        notes.append(f"{curve.label}: {metric.name} not stored ({exc})")
+    return values

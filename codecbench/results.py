@@ -115,6 +115,16 @@ CREATE TABLE IF NOT EXISTS set_metric_values (
     n_images INTEGER NOT NULL,
     PRIMARY KEY (dataset, codec, codec_version, point, config, metric)
 );
+CREATE TABLE IF NOT EXISTS matched_set_metric_values (
+    dataset TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    codec_version TEXT NOT NULL,
+    config TEXT NOT NULL,
+    selection TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (dataset, codec, codec_version, config, selection, metric)
+);
 CREATE TABLE IF NOT EXISTS claims (
     dataset TEXT NOT NULL,
     image TEXT NOT NULL,
@@ -611,6 +621,26 @@ class ResultStore:
                      _stored_float(v), n_images)
                     for m, v in metrics.items()
                 ],
+            )
+
+    def get_matched_set_metrics(self, key: RowKey, selection: str) -> dict[str, float]:
+        """Dataset-level values over a per-image choice of points (``selection``: a digest of the
+        chosen image/point pairs, as ``compare`` matches them) of the curve of ``key``."""
+        rows = self.conn.execute(
+            "SELECT metric, value FROM matched_set_metric_values WHERE dataset=? AND codec=? AND "
+            "codec_version=? AND config=? AND selection=?",
+            (key.dataset, key.codec, key.codec_version, key.config, selection),
+        ).fetchall()
+        return {m: (math.nan if v is None else v) for m, v in rows}
+
+    @_guarded
+    def put_matched_set_metrics(self, key: RowKey, selection: str, metrics: Mapping[str, float]) -> None:
+        """Store what :meth:`get_matched_set_metrics` reads."""
+        with self._transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO matched_set_metric_values VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(key.dataset, key.codec, key.codec_version, key.config, selection, m, _stored_float(v))
+                 for m, v in metrics.items()],
             )
 
     # -- claims -----------------------------------------------------------------------------------
