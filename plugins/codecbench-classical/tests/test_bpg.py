@@ -220,7 +220,9 @@ def test_runs_end_to_end_through_the_cli_with_the_stand_in(stand_in: dict[str, P
         "-j", "1", "-q",
     ])
     assert run.exit_code == 0, run.output
-    assert [c[4] for c in calls(stand_in["log"]) if c[0] == "bpgenc" and c[1:] != ["-h"]] == ["41", "20"]
+    # QP 51 first: `run` checks the given -o options up front by encoding a small image at the
+    # codec's first point; then the two requested points.
+    assert [c[4] for c in calls(stand_in["log"]) if c[0] == "bpgenc" and c[1:] != ["-h"]] == ["51", "41", "20"]
     rows = json.loads(CliRunner().invoke(cli, ["results", "--db", str(db), "--per-image", "--format", "json"]).output)
     assert [(r["point"], r["status"], r["codec_version"]) for r in rows] == [
         (10.0, "ok", "libbpg-0.9.8"), (31.0, "ok", "libbpg-0.9.8")]
