@@ -1,7 +1,9 @@
 """Helpers for testing codecbench and its plugins (also a pytest plugin: ``pytest11``).
 
-``check_codec(codec)`` asserts the codec contract on synthetic images; the ``registered_plugin``
-fixture registers a plugin object for one test and always unregisters it.
+``check_codec(codec)`` asserts the codec contract on synthetic images;
+``check_thread_independence(codec, image, point)`` that a learned codec's bytes and images do not
+depend on torch's thread count; the ``registered_plugin`` fixture registers a plugin object for one
+test and always unregisters it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,37 @@ def synthetic_image(height: int = 64, width: int = 96, seed: int = 0) -> np.ndar
     b = np.where((x // 16 + y // 16) % 2 == 0, 200.0, 60.0)
     image = np.stack([r, g, b], axis=-1) + rng.normal(0, 8, (height, width, 3))
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def on_threads(threads: int, call: Callable, *args: object) -> object:
+    """``call(*args)`` with torch on ``threads`` intra-op threads; asserts the call leaves that count
+    as it found it, then restores the caller's."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        result = call(*args)
+        assert torch.get_num_threads() == threads, "the codec changed the caller's thread count"
+        return result
+    finally:
+        torch.set_num_threads(previous)
+
+
+def check_thread_independence(codec: Codec, image: np.ndarray, point: float) -> bytes:
+    """Assert that ``codec`` codes ``image`` to the same bytes on 1 and 2 torch threads, that those
+    bytes decode to the same image whatever the decoder's thread count (both directions), and that
+    a learned codec's container carries the digest of its coded symbols. Returns the bytes."""
+    data = {threads: on_threads(threads, codec.encode, image, point) for threads in (1, 2)}
+    assert data[1] == data[2], "the bytes depend on the encoder's thread count"
+    if getattr(codec, "family", "") == "learned":
+        from codecbench.learned.bitstream import Bitstream
+
+        assert Bitstream.from_bytes(data[1]).symbol_digest is not None
+    decoded = [on_threads(dec, codec.decode, data[enc]) for enc in (2, 1) for dec in (1, 2)]
+    for other in decoded[1:]:
+        np.testing.assert_array_equal(other, decoded[0])
+    return data[1]
 
 
 def check_codec(codec: Codec, image: np.ndarray | None = None) -> None:

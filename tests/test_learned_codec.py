@@ -9,7 +9,7 @@ import torch
 from codecbench import BitstreamError, CodecError, CodecUnavailableError
 from codecbench.learned.bitstream import Bitstream
 from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, tensor_to_image
-from codecbench.testing import check_codec, synthetic_image
+from codecbench.testing import check_codec, check_thread_independence, on_threads, synthetic_image
 
 from learned_toy import ToyLearnedCodec, save_toy_checkpoint, toy_codec
 
@@ -126,16 +126,6 @@ def test_checkpoint_codecs_lets_a_codec_load_another_names_checkpoint(tmp_path):
     assert codec.decode(codec.encode(image, 1)).shape == image.shape
 
 
-def on_threads(threads, call, *args):
-    """``call(*args)`` with torch on ``threads`` intra-op threads; checks that the count survives it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        result = call(*args)
-        assert torch.get_num_threads() == threads  # the codec restores the caller's count
-        return result
-    finally:
-        torch.set_num_threads(previous)
 
 
 def coding_toy(weights):
@@ -150,11 +140,7 @@ def coding_toy(weights):
 
 def test_bytes_and_images_do_not_depend_on_the_thread_count(weights):
     codec = coding_toy(weights)
-    image = synthetic_image(96, 128)
-    data = {threads: on_threads(threads, codec.encode, image, 1) for threads in (1, 2)}
-    assert data[1] == data[2]
-    decoded = [on_threads(dec, codec.decode, data[enc]) for enc in (1, 2) for dec in (2, 1)]
-    assert all(np.array_equal(d, decoded[0]) for d in decoded)
+    check_thread_independence(codec, synthetic_image(96, 128), 1)
 
 
 def test_the_container_carries_a_digest_of_the_coded_symbols(weights):

@@ -13,7 +13,7 @@ import torch
 from codecbench import BitstreamError
 from codecbench.image import read_image
 from codecbench.learned.bitstream import Bitstream
-from codecbench.testing import synthetic_image
+from codecbench.testing import on_threads, synthetic_image
 from codecbench_cheng2020 import Cheng2020Anchor, Cheng2020Attention
 
 from cheng2020_tiny import SINGLE, TINY, configured, save_exported
@@ -24,16 +24,6 @@ KODIM01 = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "
 MISMATCH = "decoded on a machine whose arithmetic differs from the encoder's"
 
 
-def on_threads(threads, call, *args):
-    """``call(*args)`` with torch on ``threads`` intra-op threads; checks that the count survives it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        result = call(*args)
-        assert torch.get_num_threads() == threads  # the codec restores the caller's count
-        return result
-    finally:
-        torch.set_num_threads(previous)
 
 
 def assert_thread_independent(codec, image, point=1):

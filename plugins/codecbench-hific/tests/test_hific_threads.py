@@ -3,13 +3,11 @@ whose arithmetic differs from the encoder's raises ``BitstreamError`` instead of
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from codecbench import BitstreamError
-from codecbench.learned.bitstream import Bitstream
-from codecbench.testing import synthetic_image
+from codecbench.testing import check_thread_independence, synthetic_image
 
 from hific_tiny import save_tiny_checkpoint, tiny_codec
 
@@ -25,25 +23,10 @@ def codec(tmp_path):
     return codec
 
 
-def on_threads(threads, call, *args):
-    """``call(*args)`` with torch on ``threads`` intra-op threads; checks that the count survives it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        result = call(*args)
-        assert torch.get_num_threads() == threads  # the codec restores the caller's count
-        return result
-    finally:
-        torch.set_num_threads(previous)
 
 
 def test_encode_on_one_thread_count_decode_on_another(codec):
-    image = synthetic_image(70, 100)
-    data = {threads: on_threads(threads, codec.encode, image, 1) for threads in (1, 2)}
-    assert data[1] == data[2] and Bitstream.from_bytes(data[1]).symbol_digest is not None
-    decoded = [on_threads(dec, codec.decode, data[enc]) for enc in (2, 1) for dec in (1, 2)]
-    for other in decoded[1:]:
-        np.testing.assert_array_equal(other, decoded[0])
+    check_thread_independence(codec, synthetic_image(70, 100), 1)
 
 
 def test_a_desynchronised_decoder_raises(codec, monkeypatch):
