@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from toy_codecs import CountingSetMetric
 from toy_codecs import Knob as ToyKnob
 
 from codecbench import plugins
@@ -382,25 +383,14 @@ def test_cli_default_codecs_formats_and_configurations(image_folder: Path, tmp_p
 
 def test_a_set_metric_over_matched_points_is_stored_and_not_computed_again(image_folder: Path,
                                                                             tmp_path: Path) -> None:
-    from codecbench.metrics import Metric
-
-    class Count(Metric):
-        name = "count"
-        kind = "set"
-        columns = {"count": True}
-        calls = 0
-
-        def compute_set(self, pairs):
-            type(self).calls += 1
-            return {"count": float(sum(1 for _ in pairs))}
-
+    count = CountingSetMetric()
     codec = jpeg()
     dataset = resolve_dataset(f"folder:{image_folder}", {})
     images = dataset.images()
     with ResultStore(tmp_path / "r.sqlite") as store:
-        first = rate_matched(store, [codec], dataset, images, 3.5, [Count()])
-        assert Count.calls == 1 and first.matches["point"].nunique() > 1  # a per-image mix of points
-        again = rate_matched(store, [codec], dataset, images, 3.5, [Count()])
-        assert Count.calls == 1 and again.table["count"].tolist() == first.table["count"].tolist() == [len(images)]
-        rate_matched(store, [codec], dataset, images, 2.0, [Count()])  # other matches: computed
-        assert Count.calls == 2
+        first = rate_matched(store, [codec], dataset, images, 3.5, [count])
+        assert count.calls == 1 and first.matches["point"].nunique() > 1  # a per-image mix of points
+        again = rate_matched(store, [codec], dataset, images, 3.5, [count])
+        assert count.calls == 1 and again.table["count"].tolist() == first.table["count"].tolist() == [len(images)]
+        rate_matched(store, [codec], dataset, images, 2.0, [count])  # other matches: computed
+        assert count.calls == 2

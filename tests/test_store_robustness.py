@@ -415,20 +415,10 @@ def test_set_metrics_wait_for_the_run_computing_them(image_folder: Path, tmp_pat
                                                      live_process, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    from codecbench.metrics import Metric
-
     sys.path.insert(0, str(TESTS))
-    from toy_codecs import Quantizer
+    from toy_codecs import CountingSetMetric, Quantizer
 
-    class Count(Metric):
-        name = "count"
-        kind = "set"
-        columns = {"count": True}
-        calls = 0
-
-        def compute_set(self, pairs):
-            type(self).calls += 1
-            return {"count": float(sum(1 for _ in pairs))}
+    count = CountingSetMetric()
 
     monkeypatch.setattr(results, "CLAIM_POLL_S", 0.05)
     db = tmp_path / "r.sqlite"
@@ -449,7 +439,7 @@ def test_set_metrics_wait_for_the_run_computing_them(image_folder: Path, tmp_pat
     thread = threading.Thread(target=other_run_finishes)
     thread.start()
     with ResultStore(db) as store:
-        Runner(store, [PSNRMetric(), Count()], progress=False).run(units)
+        Runner(store, [PSNRMetric(), count], progress=False).run(units)
         assert store.get_set_metrics(units[0].key) == {"count": 3.0}
     thread.join()
-    assert Count.calls == 0  # the other run's value, not computed again
+    assert count.calls == 0  # the other run's value, not computed again

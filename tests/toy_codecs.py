@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from codecbench.codec import Codec
+from codecbench.metrics import Metric
 
 
 class Knob(Codec):
@@ -53,3 +54,18 @@ class WrongShape(Quantizer):
 
     def decode(self, data: bytes) -> np.ndarray:
         return super().decode(data)[1:]
+
+
+class CountingSetMetric(Metric):
+    """A dataset-level metric whose value is the number of images; ``calls`` counts computations."""
+
+    name = "count"
+    kind = "set"
+    columns = {"count": True}
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def compute_set(self, pairs):
+        self.calls += 1
+        return {"count": float(sum(1 for _ in pairs))}
