@@ -422,3 +422,25 @@ def test_chosen_images_and_crop_position(report: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", "--db", str(db), "-d", f"folder:{folder}", "--out", str(out),
                                       "--image", "nope"])
     assert result.exit_code == 1 and "Images not in dataset" in result.output and "nope" in result.output
+
+
+def test_crop_files_are_unique_per_image_and_url_encoded(tmp_path: Path) -> None:
+    """``x.png`` and ``x.jpg`` get their own crops; ``#``, ``?`` and ``%`` in a name are
+    percent-encoded in the page, so each tile shows its own file."""
+    from urllib.parse import unquote
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    names = ["x.png", "x.jpg", "a#b?c%d.png"]
+    for i, name in enumerate(names):
+        Image.fromarray(synthetic_image(64, 64, seed=i)).save(folder / name, quality=100)
+    db, out = tmp_path / "r.sqlite", tmp_path / "report"
+    cli_ok("run", "-c", "jpeg", "-d", f"folder:{folder}", "-p", "90", "-m", "psnr", "--db", str(db), "-q", "-j", "1")
+    cli_ok("report", "--db", str(db), "-d", f"folder:{folder}", "--out", str(out), "--bpp", "100",
+           "--crop", "32", "--images", "3")
+    sources = re.findall(r'<img src="(crops/[^"]+)"', (out / "index.html").read_text())
+    assert len(sources) == 6 and len(set(sources)) == 6
+    assert "crops/a%23b%3Fc%25d-original.png" in sources
+    assert all((out / unquote(src)).is_file() for src in sources)
+    originals = [np.asarray(Image.open(out / unquote(s))) for s in sources if s.endswith("-original.png")]
+    assert not np.array_equal(originals[0], originals[1])  # x.png and x.jpg: two different crops

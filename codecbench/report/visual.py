@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,24 @@ def rate_text(bpp: float) -> str:
 def slug(label: str) -> str:
     """A file-name-safe form of a curve label: ``bpg (chroma=420)`` -> ``bpg-chroma-420``."""
     return re.sub(r"[^a-z0-9._]+", "-", label.lower()).strip("-") or "codec"
+
+
+def crop_stem(image_name: str, taken: set[str]) -> str:
+    """The file-name prefix of an image's crops, unique on the page (``x.png`` -> ``x``, then
+    ``x.jpg`` -> ``x-jpg``); adds it to ``taken``."""
+    path = Path(image_name)
+    stem = path.stem
+    if stem in taken:
+        stem = f"{stem}-{path.suffix.lstrip('.')}" if path.suffix else stem
+    while stem in taken:
+        stem += "-"
+    taken.add(stem)
+    return stem
+
+
+def crop_src(stem: str, name: str) -> str:
+    """The page's URL of a crop file (``#``, ``?`` and ``%`` in an image name percent-encoded)."""
+    return "crops/" + urllib.parse.quote(f"{stem}-{name}.png")
 
 
 def crop_box(shape: Sequence[int], size: int, at: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -154,13 +173,14 @@ def visual_comparison(store: ResultStore, chosen: pd.DataFrame, codecs: Mapping[
     with ``curve`` and ``above_target`` columns); writes ``out/crops/`` and ``out/FIGURE``."""
     decoders = Decoders(codecs)
     items, skipped = [], []
+    stems: set[str] = set()
     for ref in images:
         original = read_image(ref.path)
-        stem = Path(ref.name).stem
+        stem = crop_stem(ref.name, stems)
         pixels = crop(original, size, at)
         _save_png(pixels, out / "crops" / f"{stem}-original.png")
         size_text = f"{ref.name}, {original.shape[1]}x{original.shape[0]}"
-        tiles = [Tile(f"crops/{stem}-original.png", "original", size_text, pixels)]
+        tiles = [Tile(crop_src(stem, "original"), "original", size_text, pixels)]
         names: set[str] = set()
         for row in chosen[chosen["image"] == ref.name].sort_values("curve").itertuples():
             try:
@@ -176,7 +196,7 @@ def visual_comparison(store: ResultStore, chosen: pd.DataFrame, codecs: Mapping[
             names.add(name)
             pixels = crop(decoded, size, at)
             _save_png(pixels, out / "crops" / f"{stem}-{name}.png")
-            tiles.append(Tile(f"crops/{stem}-{name}.png", row.curve, _caption(row, decoders.version(codec)), pixels))
+            tiles.append(Tile(crop_src(stem, name), row.curve, _caption(row, decoders.version(codec)), pixels))
         items.append({"image": ref.name, "tiles": tiles})
     figure = compose_figure(items, zoom, out / FIGURE) if items else None
     return Visuals(items, skipped, figure and FIGURE)
