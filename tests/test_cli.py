@@ -182,6 +182,46 @@ def test_a_missing_weights_file_is_refused_before_the_run(
     assert result.output.strip() == f"Error: Weights file not found: {missing}"
 
 
+def test_option_values_are_checked_before_any_work(registered_plugin, image_folder: Path, tmp_path: Path) -> None:
+    """A boolean that is not one, an option that makes the codec unavailable, and a weights file
+    that is not a checkpoint of the learned codec: each one line, before a row is stored."""
+    import codecbench
+    from learned_toy import ToyLearnedCodec
+    from toy_codecs import Quantizer
+
+    class Tool(Quantizer):
+        name = "tool"
+        options = {"binary": ""}
+
+        def unavailable_reason(self):
+            binary = self.config["binary"]
+            return f"{binary!r} is not an executable" if binary and not Path(binary).is_file() else None
+
+    class Plugin:
+        @codecbench.hookimpl
+        def register_codecs(self, register):
+            register(Tool())
+            register(ToyLearnedCodec())
+
+    registered_plugin(Plugin(), "option-checks")
+    db = tmp_path / "r.sqlite"
+    not_a_checkpoint = tmp_path / "model.pt"
+    not_a_checkpoint.write_bytes(b"not a torch file")
+    expected = {
+        ("jpeg", "optimize=maybe"): 'Error: -o optimize=maybe rejected by jpeg: Invalid optimize "maybe" '
+                                    "for jpeg; expected true or false",
+        ("tool", "binary=/nowhere"): "Error: -o binary=/nowhere: tool is unavailable so configured: "
+                                     "'/nowhere' is not an executable",
+        ("toy-learned", f"weights={not_a_checkpoint}"): f"Error: -o weights={not_a_checkpoint} rejected "
+                                                        f"by toy-learned: Cannot load checkpoint",
+    }
+    for (codec, option), message in expected.items():
+        result = CliRunner().invoke(cli, ["run", "-c", codec, "-d", f"folder:{image_folder}", "-o", option,
+                                          "--db", str(db), "-q"])
+        assert result.exit_code == 1 and not db.exists(), result.output
+        assert result.output.strip().startswith(message), result.output
+
+
 # -- Ctrl-C ----------------------------------------------------------------------------------------
 
 

@@ -178,6 +178,10 @@ def select_codecs(names: list[str], options: dict[str, str]) -> list[Codec]:
     for codec in selected:
         given = {k: v for k, v in options.items() if k in codec.options}
         configured.append(codec.with_options(**given))
+        reason = configured[-1].unavailable_reason()
+        if given and reason and not codec.unavailable_reason():
+            pairs = " ".join(f"-o {k}={v}" for k, v in given.items())
+            raise CodecError(f"{pairs}: {codec.name} is unavailable so configured: {reason}")
         check_option_values(configured[-1], given)
     return configured
 
@@ -190,19 +194,23 @@ def check_option_values(codec: Codec, given: dict[str, str]) -> None:
     user gave (``-o subsampling=999``), raising the codec's own message if it rejects them.
 
     Codecs read their options when they encode, so this is the one check every codec supports. It
-    runs only for options given (other than ``weights``, checked as files), only for codecs that
-    are not learned (a probe would load their model) and available, and it treats only a
+    runs only for options given, only for available codecs, and it treats only a
     :class:`~codecbench.errors.CodecError` as a verdict on the options: anything else (a crash on
-    a tiny image) is left to the run, which stores it per unit as before.
+    a tiny image) is left to the run, which stores it per unit as before. A learned codec is not
+    probed (the probe would run its model): its ``weights`` files are loaded instead, by a copy of
+    the codec that is then dropped, so a file that is not a checkpoint for it is refused here.
     """
-    checked = {k: v for k, v in given.items() if k != "weights"}
-    if not checked or codec.family == "learned" or not codec.points or codec.unavailable_reason():
+    checked = {k: v for k, v in given.items() if k != "weights" or codec.family == "learned"}
+    if not checked or not codec.points or codec.unavailable_reason():
         return
     from codecbench.testing import synthetic_image
 
     try:
-        codec.load()
-        codec.encode(synthetic_image(PROBE_SIZE, PROBE_SIZE), codec.points[0])
+        if codec.family == "learned":
+            codec.with_options().load()
+        else:
+            codec.load()
+            codec.encode(synthetic_image(PROBE_SIZE, PROBE_SIZE), codec.points[0])
     except CodecUnavailableError:
         return
     except CodecError as exc:

@@ -12,6 +12,7 @@ from codecbench_classical.pillow_codec import PillowCodec
 
 # Pillow's `subsampling` argument: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0.
 SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
+BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 class JPEG(PillowCodec):
@@ -34,7 +35,11 @@ class JPEG(PillowCodec):
             raise CodecError(
                 f'Invalid subsampling "{self.config["subsampling"]}" for jpeg; expected 420, 422 or 444'
             )
-        optimize = str(self.config["optimize"]).lower() in ("1", "true", "yes")
+        optimize = BOOLEANS.get(str(self.config["optimize"]).lower())
+        if optimize is None:
+            raise CodecError(
+                f'Invalid optimize "{self.config["optimize"]}" for jpeg; expected true or false'
+            )
         return {"quality": int(point), "subsampling": SUBSAMPLING[subsampling], "optimize": optimize}
 
 
