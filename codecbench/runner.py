@@ -1,14 +1,13 @@
-"""The benchmark runner: every (codec, point, image) unit through one metric engine.
+"""The benchmark runner: every (codec, point, image) unit of a run, each stored as it finishes.
 
-The harness, never the codec, computes ``bpp = 8 * len(data) / (H * W)``, times encode and decode
-(``perf_counter`` around ``synchronize()``) and computes the metrics. Each unit's row is committed
-on its own, so a rerun resumes: it skips rows that are complete, adds missing metric values from the
-stored bitstream without re-encoding, and retries failed rows.
-
-With ``jobs == 1`` (and no timeout) units run in the calling process; otherwise an executor from
-:mod:`codecbench.executors` computes them in worker processes (``local``) or on a Ray cluster
-(``ray``) while this process alone reads and writes the store, row by row as units finish. Either
-way a unit's torch runs on ``threads`` threads (default 1; see :mod:`codecbench.threads`).
+Each unit's row is committed on its own, so a rerun resumes: it skips rows that are complete, adds
+missing metric values from the stored bitstream without re-encoding, and retries failed rows. That
+decision is made here, once, for every executor: the runner turns the units that need work into
+tasks and an executor from :mod:`codecbench.executors` computes them (in this process with
+``jobs == 1`` and no timeout, in worker processes with ``local``, on a Ray cluster with ``ray``)
+with the one unit function of :mod:`codecbench.unit`, while this process alone reads and writes the
+store. Stored streams are decoded only in guarded worker processes (timeout, memory limit), never in
+this one. A unit's torch runs on ``threads`` threads (default 1; see :mod:`codecbench.threads`).
 """
 
 from __future__ import annotations
@@ -17,12 +16,9 @@ import logging
 import platform
 import subprocess
 import sys
-import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -30,12 +26,14 @@ import numpy as np
 from tqdm import tqdm
 
 from codecbench import threads as torch_threads
-from codecbench.codec import Codec, Point, check_image_array, format_point
+from codecbench.codec import Codec, Point, format_point
 from codecbench.dataset import Dataset, ImageRef
-from codecbench.errors import CodecError
-from codecbench.image import read_image
+from codecbench.executors import Executor, GuardedDecodeError, decode_guarded, make_executor
+from codecbench.executors.memory import image_pixels, plan_budget
+from codecbench.executors.work import CodecSpec, MetricSpec, UnitTask, plugin_refs
 from codecbench.metrics import Metric
 from codecbench.results import ResultStore, RowKey, StoredRow, config_json
+from codecbench.unit import UnitResult, cached_image, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -74,87 +72,6 @@ class RunSummary:
     @property
     def failed(self) -> int:
         return len(self.failures)
-
-
-@dataclass
-class UnitResult:
-    """The outcome of :func:`execute_unit`, ready to be stored."""
-
-    status: str
-    error: str | None = None
-    height: int | None = None
-    width: int | None = None
-    stream: bytes | None = None
-    bpp: float | None = None
-    encode_s: float | None = None
-    decode_s: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-def bits_per_pixel(data: bytes, height: int, width: int) -> float:
-    """``8 * len(data) / (height * width)``: the only bpp codecbench reports."""
-    return 8 * len(data) / (height * width)
-
-
-def describe_error(exc: BaseException) -> str:
-    """``Type: message (at file.py:line)`` for a stored error."""
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
-def image_metrics(
-    metrics: Sequence[Metric], original: np.ndarray, reconstruction: np.ndarray
-) -> dict[str, float]:
-    """All per-image metric values for one pair; a metric that fails yields an error."""
-    values: dict[str, float] = {}
-    for metric in metrics:
-        if metric.kind == "image":
-            values.update(metric.compute(original, reconstruction))
-    return values
-
-
-def decode_checked(codec: Codec, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
-    """Decode ``data`` and check the result is a ``uint8`` image of ``shape``."""
-    reconstruction = codec.decode(data)
-    check_image_array(reconstruction, f"{codec.name}.decode() output")
-    if reconstruction.shape != shape:
-        raise CodecError(
-            f"{codec.name}.decode() returned shape {reconstruction.shape}, expected {shape}"
-        )
-    return reconstruction
-
-
-def execute_unit(codec: Codec, point: Point, image: np.ndarray, metrics: Sequence[Metric]) -> UnitResult:
-    """Encode, decode and measure one image at one point. Never raises: failures are results."""
-    height, width = image.shape[:2]
-    try:
-        codec.load()
-        torch_threads.apply()  # loading may have imported torch
-        codec.synchronize()
-        start = time.perf_counter()
-        data = codec.encode(image.copy(), point)
-        codec.synchronize()
-        encode_s = time.perf_counter() - start
-        if not isinstance(data, (bytes, bytearray)):
-            raise CodecError(f"{codec.name}.encode() returned {type(data).__name__}, not bytes")
-        data = bytes(data)
-        start = time.perf_counter()
-        reconstruction = decode_checked(codec, data, image.shape)
-        codec.synchronize()
-        decode_s = time.perf_counter() - start
-    except Exception as exc:  # a failing codec is recorded, and the run goes on
-        return UnitResult("failed", error=describe_error(exc), height=height, width=width)
-    result = UnitResult(
-        "ok", height=height, width=width, stream=data, bpp=bits_per_pixel(data, height, width),
-        encode_s=encode_s, decode_s=decode_s,
-    )
-    try:
-        torch_threads.apply()
-        result.metrics = image_metrics(metrics, image, reconstruction)
-    except Exception as exc:
-        result.status, result.error = "failed", f"metric: {describe_error(exc)}"
-    return result
 
 
 def _wanted_columns(metrics: Sequence[Metric], kind: str) -> set[str]:
@@ -214,13 +131,15 @@ class Runner:
 
     ``jobs`` worker processes (``executor="local"``) or Ray tasks (``executor="ray"``, on the
     cluster at ``ray_address``) compute the units; ``jobs=1`` without a ``timeout`` computes them in
-    this process. A unit whose worker dies or runs past ``timeout`` seconds is retried ``retries``
-    times and then stored as failed. Units are claimed in the store while they run: units that
-    another run on the same store holds are left to it, and their rows awaited, never computed
-    twice (:mod:`codecbench.results`). ``threads`` is torch's thread count for each unit, here and in
-    workers (``0``: torch's default; ``None``: the count requested in this process with
-    :func:`codecbench.threads.request`, else 1). ``summary`` is the running :class:`RunSummary` (what
-    was saved so far, when a run is interrupted).
+    this process; ``jobs=None``: one worker per CPU (at most 8, and only as many as the memory
+    available fits: :mod:`codecbench.executors.memory`), or the Ray cluster's CPUs. A unit whose
+    worker dies or runs past ``timeout`` seconds is retried ``retries`` times and then stored as
+    failed; one whose worker runs out of memory is stored as failed at once. Units are claimed in
+    the store while they run: units that another run on the same store holds are left to it, and
+    their rows awaited, never computed twice (:mod:`codecbench.results`). ``threads`` is torch's
+    thread count for each unit, here and in workers (``0``: torch's default; ``None``: the count
+    requested in this process with :func:`codecbench.threads.request`, else 1). ``summary`` is the
+    running :class:`RunSummary` (what was saved so far, when a run is interrupted).
     """
 
     def __init__(
@@ -254,13 +173,6 @@ class Runner:
         self._deferred: list = []  # (unit, claim) of units another run holds, this pass
         self._said_waiting = False
 
-    @staticmethod
-    @lru_cache(maxsize=8)
-    def _read(path: Path) -> np.ndarray:
-        image = read_image(path)
-        image.setflags(write=False)
-        return image
-
     def run(self, units: Sequence[WorkUnit], command: str = "") -> RunSummary:
         """Execute ``units`` (skipping those already stored) and then the dataset-level metrics."""
         self.store.record_run(self.run_id, command, environment(command))
@@ -268,18 +180,13 @@ class Runner:
         image_columns = _wanted_columns(self.metrics, "image")
         bar = tqdm(total=len(units), desc="benchmark", unit="img", disable=not self.progress,
                    file=sys.stderr)
-        with torch_threads.using(self.threads):  # this process decodes (set metrics) even with workers
+        with torch_threads.using(self.threads):  # this process runs units with -j 1
             try:
                 pending = list(units)
+                executor = self._executor(units) if pending else None
                 while pending:  # passes: units another run holds wait for the next one
                     self._deferred = []
-                    if self.executor == "local" and self.jobs == 1 and self.timeout is None:
-                        for unit in pending:
-                            outcome = self._run_unit(unit, image_columns, summary)
-                            if outcome is not None:
-                                self._finish(unit, outcome, bar)
-                    else:
-                        self._run_elsewhere(pending, image_columns, summary, bar)
+                    self._execute(executor, pending, image_columns, summary, bar)
                     self.store.release_claims()
                     pending = self._wait_for_others(len(pending))
             finally:
@@ -287,6 +194,29 @@ class Runner:
                 self.store.release_claims()
             self._run_set_metrics(units, summary)
         return summary
+
+    def _executor(self, units: Sequence[WorkUnit]) -> Executor:
+        """The executor of this run; a local pool sized by the memory its largest unit needs."""
+        jobs, limit = self.jobs, None
+        if self.executor == "local" and not (jobs == 1 and self.timeout is None):
+            from codecbench.executors import default_jobs
+
+            paths = {unit.image.path for unit in units}
+            n_metrics = sum(1 for m in self.metrics if m.kind == "image")
+            budget = plan_budget((image_pixels(p) for p in paths),
+                                 {unit.codec.family for unit in units}, n_metrics)
+            wanted = jobs or default_jobs()
+            jobs = budget.jobs(wanted) if self.jobs is None else wanted
+            if jobs < wanted:
+                log.warning("%d worker(s) instead of %d: %s", jobs, wanted, budget.describe())
+            elif budget.jobs(wanted) < wanted:
+                log.warning("--jobs %d may not fit in memory (%s); a worker that passes its share "
+                            "is stopped and its unit stored as out of memory", wanted,
+                            budget.describe())
+            limit = budget.worker_limit(jobs)
+        return make_executor(self.executor, jobs=jobs, timeout=self.timeout, retries=self.retries,
+                             ray_address=self.ray_address, threads=self.threads,
+                             memory_limit=limit)
 
     def _stored(self, unit: WorkUnit) -> StoredRow | None:
         """The unit's stored row, checked against the image file's content: a row computed from
@@ -319,12 +249,10 @@ class Runner:
         if self.on_unit:
             self.on_unit(unit, outcome)
 
-    def _run_elsewhere(self, units: Sequence[WorkUnit], columns: set[str], summary: RunSummary,
-                       bar: tqdm) -> None:
-        """Units through an executor; results are stored here, one row as each unit finishes."""
-        from codecbench.executors import make_executor
-        from codecbench.executors.work import CodecSpec, MetricSpec, UnitTask, plugin_refs
-
+    def _execute(self, executor: Executor, units: Sequence[WorkUnit], columns: set[str],
+                 summary: RunSummary, bar: tqdm) -> None:
+        """Decide what each unit needs (nothing, missing metrics from its stored stream, or a new
+        row), have ``executor`` compute it and store each result as it finishes."""
         refs = plugin_refs()
         codec_specs: dict[int, CodecSpec] = {}
         metric_specs = {m.name: MetricSpec.of(m) for m in self.metrics if m.kind == "image"}
@@ -362,9 +290,6 @@ class Runner:
                 yield UnitTask(index, codec, unit.point, path, tuple(metric_specs.values()), None, refs,
                                self.threads)
 
-        executor = make_executor(self.executor, jobs=self.jobs, timeout=self.timeout,
-                                 retries=self.retries, ray_address=self.ray_address,
-                                 threads=self.threads)
         for done in executor.run(tasks()):
             unit = units[done.task.index]
             summary.retried += done.attempts - 1
@@ -382,38 +307,6 @@ class Runner:
                 outcome = "failed"
             self._finish(unit, outcome, bar)
 
-    def _run_unit(self, unit: WorkUnit, columns: set[str], summary: RunSummary) -> str | None:
-        """Run one unit in this process; ``None`` when another run holds it (deferred)."""
-        if _complete(self._stored(unit), columns):
-            summary.skipped += 1
-            return "skipped"
-        if not self._claim(unit):
-            return None
-        try:
-            return self._compute_unit(unit, columns, summary)
-        finally:
-            self.store.release(unit.key)
-
-    def _compute_unit(self, unit: WorkUnit, columns: set[str], summary: RunSummary) -> str:
-        stored = self._stored(unit)
-        if stored is not None and stored.status == "ok":
-            missing = columns - set(stored.metrics)
-            if not missing:
-                summary.skipped += 1
-                return "skipped"
-            return self._add_missing_metrics(unit, stored, missing, summary)
-        try:
-            image = self._read(unit.image.path)
-        except Exception as exc:
-            result = UnitResult("failed", error=describe_error(exc))
-        else:
-            reason = unit.codec.unavailable_reason()
-            if reason:
-                result = UnitResult("failed", error=f"codec unavailable: {reason}")
-            else:
-                result = execute_unit(unit.codec, unit.point, image, self.metrics)
-        return self._store(unit, result, summary)
-
     def _store(self, unit: WorkUnit, result: UnitResult, summary: RunSummary) -> str:
         """Write one unit's row and count it in ``summary``; return its status."""
         self.store.put(
@@ -428,23 +321,6 @@ class Runner:
         else:
             summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name, result.error or ""))
         return result.status
-
-    def _add_missing_metrics(
-        self, unit: WorkUnit, stored: "StoredRow", missing: set[str], summary: RunSummary  # noqa: F821
-    ) -> str:
-        wanted = [m for m in self.metrics if m.kind == "image" and set(m.columns) & missing]
-        try:
-            image = self._read(unit.image.path)
-            unit.codec.load()
-            torch_threads.apply()
-            reconstruction = decode_checked(unit.codec, stored.stream or b"", image.shape)
-            self.store.add_metrics(stored.id, image_metrics(wanted, image, reconstruction))
-        except Exception as exc:
-            summary.failures.append(Failure(unit.codec.name, unit.point, unit.image.name, f"metric: {describe_error(exc)}"))
-            return "failed"
-        summary.metrics_added += 1
-        summary.saved += 1
-        return "metrics"
 
     def _run_set_metrics(self, units: Sequence[WorkUnit], summary: RunSummary) -> None:
         set_metrics = [m for m in self.metrics if m.kind == "set"]
@@ -472,11 +348,16 @@ class Runner:
                     self.store.put_set_metrics(key, values, n_images=len(rows))
 
     def _pairs(self, rows: list) -> Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]:
+        """(original, reconstruction) pairs of ``rows``, each stream decoded by
+        :func:`~codecbench.executors.decode_guarded` with the run's timeout."""
         def generate() -> Iterable[tuple[np.ndarray, np.ndarray]]:
             for unit, row in rows:
-                image = self._read(unit.image.path)
-                unit.codec.load()
-                torch_threads.apply()
-                yield image, decode_checked(unit.codec, row.stream, image.shape)
+                image = cached_image(unit.image.path)
+                try:
+                    reconstruction = decode_guarded(unit.codec, row.stream or b"", image.shape,
+                                                    timeout=self.timeout, threads=self.threads)
+                except GuardedDecodeError as exc:
+                    raise GuardedDecodeError(f"{unit.image.name}: {exc}") from None
+                yield image, reconstruction
 
         return generate

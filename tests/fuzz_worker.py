@@ -10,7 +10,7 @@ import numpy as np
 from codecbench import plugins
 from codecbench.codec import Codec
 from codecbench.errors import CodecbenchError
-from codecbench.runner import describe_error
+from codecbench.unit import describe_error
 
 _decoders: dict[str, Codec] = {}
 

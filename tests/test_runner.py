@@ -7,7 +7,8 @@ from codecbench.dataset import FolderDataset
 from codecbench.metrics.msssim import MSSSIMMetric
 from codecbench.metrics.psnr import PSNRMetric
 from codecbench.results import ResultStore
-from codecbench.runner import Runner, bits_per_pixel, execute_unit, plan_units
+from codecbench.runner import Runner, plan_units
+from codecbench.unit import bits_per_pixel, execute_unit
 from codecbench.testing import synthetic_image
 
 

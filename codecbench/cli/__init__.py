@@ -85,6 +85,14 @@ def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> f
     return value
 
 
+def positive_bpp(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Option callback refusing a target rate that is not a positive finite number (nan, inf, 0,
+    negative)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a positive number of bits per pixel (e.g. 0.03 or 0.5)")
+    return value
+
+
 class ThreadCount(click.ParamType):
     """A number of threads, ``0`` or ``auto`` for torch's default."""
 

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 import click
 
 from codecbench import plugins
-from codecbench.cli import cli, db_option, handle_errors, parse_options, split_names, threads_option
+from codecbench.cli import (
+    cli,
+    db_option,
+    handle_errors,
+    parse_options,
+    positive_bpp,
+    split_names,
+    threads_option,
+)
 from codecbench.cli.run import format_value, select_codecs, select_metrics
 from codecbench.dataset import resolve_dataset
 from codecbench.results import ResultStore, default_db_path
@@ -23,7 +31,7 @@ SHOWN = ["curve", "n", "bpp", "match"]  # text formats: these, then the metric c
 
 
 @cli.command("compare")
-@click.option("--bpp", "target", type=float, required=True,
+@click.option("--bpp", "target", type=float, required=True, callback=positive_bpp,
               help="Target rate in bits per pixel (e.g. 0.03 or 0.5).")
 @click.option("--dataset", "-d", "dataset_name", default="kodak", show_default=True,
               help="Dataset name, or folder:PATH.")

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import click
 
 from codecbench import plugins
-from codecbench.cli import cli, db_option, handle_errors, split_names, threads_option
+from codecbench.cli import cli, db_option, handle_errors, positive_bpp, split_names, threads_option
 from codecbench.dataset import resolve_dataset
 from codecbench.report.presets import PRESETS
 from codecbench.results import ResultStore, default_db_path
-
-
-def positive_bpp(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    """Refuse a target rate that is not a positive finite number (nan, inf, 0, negative)."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"{value} is not a positive number of bits per pixel (e.g. 0.03 or 0.5)")
-    return value
 
 
 def crop_position(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:

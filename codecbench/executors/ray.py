@@ -21,7 +21,7 @@ from typing import Any
 
 from codecbench.errors import CodecbenchError
 from codecbench.executors.work import Outcome, UnitTask, execute_task
-from codecbench.runner import UnitResult
+from codecbench.unit import UnitResult
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,9 @@ loaded once per worker, not once per unit. A codec or metric that is not in the 
 in a test or a notebook) travels as a pickled instance instead. Plugins registered in the calling
 process at run time (``codecbench.plugins.registered_plugin``) travel as module names and are
 registered in the worker too. Workers read the images themselves, so only paths are sent.
+
+The in-process executor resolves the same tasks the same way (:func:`run_task`), so a unit is
+computed by one code path wherever it runs.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import importlib
 import os
 import types
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,10 +24,16 @@ import numpy as np
 from codecbench import plugins
 from codecbench import threads as torch_threads
 from codecbench.codec import Codec, Point
-from codecbench.image import read_image
 from codecbench.metrics import Metric
 from codecbench.results import config_json
-from codecbench.runner import UnitResult, decode_checked, describe_error, execute_unit, image_metrics
+from codecbench.unit import (
+    UnitResult,
+    cached_image,
+    decode_checked,
+    describe_error,
+    execute_unit,
+    measure_stream,
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,17 @@ class UnitTask:
     threads: int = 1  # torch's thread count in the worker (0: torch's default)
 
 
+@dataclass(frozen=True)
+class DecodeTask:
+    """A stored ``stream`` to decode into an image of ``shape`` (:func:`decode_task`)."""
+
+    codec: CodecSpec
+    stream: bytes
+    shape: tuple[int, ...]
+    plugins: tuple[PluginRef, ...] = ()
+    threads: int = 1
+
+
 @dataclass
 class Outcome:
     """A finished task: its result and how many times it was started (crashes and timeouts retry)."""
@@ -91,12 +110,30 @@ class Outcome:
 
 
 @dataclass
-class _WorkerState:
+class Resolver:
+    """The codecs and metrics of tasks, each looked up and loaded once, then kept (a worker keeps
+    one for its whole life; the in-process executor one per run)."""
+
     codecs: dict[str, Codec] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
 
+    def codec(self, spec: CodecSpec) -> Codec:
+        key = spec.key()
+        if key not in self.codecs:
+            base = spec.instance or plugins.codecs().get(spec.name)
+            codec = base.with_options(**spec.config) if spec.instance is None else base
+            codec.load()
+            self.codecs[key] = codec
+            torch_threads.apply()
+        return self.codecs[key]
 
-_state = _WorkerState()
+    def metric(self, spec: MetricSpec) -> Metric:
+        if spec.name not in self.metrics:
+            self.metrics[spec.name] = spec.instance or plugins.metrics().get(spec.name)
+        return self.metrics[spec.name]
+
+
+_worker = Resolver()
 
 
 def plugin_refs() -> tuple[PluginRef, ...]:
@@ -137,45 +174,32 @@ def _register_plugins(refs: tuple[PluginRef, ...]) -> None:
             pm.register(importlib.import_module(ref.module), name=ref.name)
 
 
-def _codec(spec: CodecSpec) -> Codec:
-    key = spec.key()
-    if key not in _state.codecs:
-        base = spec.instance or plugins.codecs().get(spec.name)
-        codec = base.with_options(**spec.config) if spec.instance is None else base
-        codec.load()
-        _state.codecs[key] = codec
-        torch_threads.apply()
-    return _state.codecs[key]
-
-
-def _metric(spec: MetricSpec) -> Metric:
-    if spec.name not in _state.metrics:
-        _state.metrics[spec.name] = spec.instance or plugins.metrics().get(spec.name)
-    return _state.metrics[spec.name]
-
-
-@lru_cache(maxsize=4)
-def _read(path: str) -> np.ndarray:
-    image = read_image(path)
-    image.setflags(write=False)
-    return image
-
-
-def execute_task(task: UnitTask) -> UnitResult:
-    """Compute one task in a worker. Never raises: failures are results, as in ``execute_unit``."""
-    setup_worker(task.threads)
+def run_task(task: UnitTask, resolver: Resolver) -> UnitResult:
+    """Compute one task with the codec and metrics ``resolver`` gives. Never raises: failures are
+    results, as in :func:`~codecbench.unit.execute_unit`."""
     try:
         _register_plugins(task.plugins)
-        image = _read(task.image)
-        codec = _codec(task.codec)
-        metrics = [_metric(m) for m in task.metrics]
+        image = cached_image(task.image)
+        codec = resolver.codec(task.codec)
+        metrics = [resolver.metric(m) for m in task.metrics]
     except Exception as exc:
         return UnitResult("failed", error=describe_error(exc))
     if task.stream is None:
         return execute_unit(codec, task.point, image, metrics)
-    try:
-        reconstruction = decode_checked(codec, task.stream, image.shape)
-        values = image_metrics(metrics, image, reconstruction)
-    except Exception as exc:
-        return UnitResult("failed", error=f"metric: {describe_error(exc)}")
-    return UnitResult("ok", height=image.shape[0], width=image.shape[1], metrics=values)
+    return measure_stream(codec, task.stream, image, metrics)
+
+
+def execute_task(task: UnitTask) -> UnitResult:
+    """Compute one task in a worker process (its entry point)."""
+    setup_worker(task.threads)
+    return run_task(task, _worker)
+
+
+def decode_task(task: DecodeTask) -> np.ndarray:
+    """Decode one stored stream in a worker process (its entry point); raises what the decoder
+    raises, or :class:`~codecbench.errors.CodecError` for an image of the wrong shape."""
+    setup_worker(task.threads)
+    _register_plugins(task.plugins)
+    codec = _worker.codec(task.codec)
+    torch_threads.apply()
+    return decode_checked(codec, task.stream, task.shape)
