@@ -339,10 +339,11 @@ def test_one_failed_image_does_not_empty_the_leaderboard(image_folder: Path, tmp
                      r"RuntimeError: cannot encode 48-row images", html)
 
 
+@pytest.mark.parametrize("command", ["report", "compare"])
 @pytest.mark.parametrize("bpp", ["nan", "0", "-1", "inf"])
-def test_a_target_that_is_not_a_positive_rate_is_refused(bpp: str, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["report", "--db", str(tmp_path / "none.sqlite"), "--bpp", bpp])
-    assert result.exit_code == 2
+def test_a_target_that_is_not_a_positive_rate_is_refused(command: str, bpp: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, [command, "--db", str(tmp_path / "none.sqlite"), "--bpp", bpp])
+    assert result.exit_code == 2 and not (tmp_path / "none.sqlite").exists()
     assert "is not a positive number of bits per pixel" in result.output
 
 
