@@ -570,8 +570,8 @@ def _matched_set_values(metric: Metric, matched: pd.DataFrame, stored: pd.DataFr
     if curve.unavailable:
         notes.append(f"{curve.label}: {metric.name} not computed (codec unavailable here)")
         return {}
+    from codecbench.executors import GuardedDecodeError, decode_guarded
     from codecbench.image import read_image
-    from codecbench.runner import decode_checked
 
     refs = {ref.name: ref for ref in images}
 
@@ -580,8 +580,10 @@ def _matched_set_values(metric: Metric, matched: pd.DataFrame, stored: pd.DataFr
             original = read_image(refs[row.image].path)
             stored_row = store.get(RowKey(dataset.name, row.image, curve.name, curve.version,
                                           float(row.point), curve.config))
-            curve.codec.load()
-            yield original, decode_checked(curve.codec, stored_row.stream or b"", original.shape)
+            try:
+                yield original, decode_guarded(curve.codec, stored_row.stream or b"", original.shape)
+            except GuardedDecodeError as exc:
+                raise GuardedDecodeError(f"{row.image}: {exc}") from None
 
     try:
         values = dict(metric.compute_set(pairs()))

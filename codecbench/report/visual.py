@@ -139,7 +139,7 @@ def decode_stored(store: ResultStore, decoders: Decoders, row: object,
                   shape: tuple[int, ...]) -> tuple[np.ndarray, Codec]:
     """Decode the stream stored for ``row`` (its full identity) with the codec configured by its
     options; the reconstruction and the codec that decoded it."""
-    from codecbench.runner import decode_checked
+    from codecbench.unit import decode_checked
 
     key = RowKey(row.dataset, row.image, row.codec, row.codec_version, float(row.point), row.config)
     stored = store.get(key)
