@@ -5,7 +5,7 @@ The public API for plugin authors: :class:`Codec`, :class:`Metric`, :class:`Data
 """
 
 from codecbench.codec import Codec, Point
-from codecbench.dataset import Dataset, FolderDataset, ImageRef, ManifestDataset
+from codecbench.dataset import Dataset, FolderDataset, ImageRef, ManifestDataset, default_data_dir
 from codecbench.errors import (
     BitstreamError,
     CodecbenchError,
@@ -33,5 +33,6 @@ __all__ = [
     "Metric",
     "MetricError",
     "Point",
+    "default_data_dir",
     "hookimpl",
 ]

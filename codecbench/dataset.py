@@ -7,21 +7,18 @@ manifest's URLs with sha256 verification and a progress bar.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
 import tempfile
 import tomllib
-import urllib.request
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from tqdm import tqdm
-
-from codecbench.errors import DatasetError, UnknownNameError
+from codecbench.errors import DatasetError, FileError, UnknownNameError
+from codecbench.files import cached_sha256, download, safe_join, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +50,12 @@ class ImageRef:
         return content_sha256(self.path)
 
 
-_HASHES: dict[str, tuple[tuple[int, int, int], str]] = {}
-
-
 def content_sha256(path: Path) -> str | None:
-    """:func:`sha256_of` ``path``, cached while its size, modification time and inode stay the
-    same; ``None`` when it cannot be read."""
+    """:func:`~codecbench.files.cached_sha256` of ``path``; ``None`` when it cannot be read."""
     try:
-        stat = path.stat()
-        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        cached = _HASHES.get(str(path))
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-        digest = sha256_of(path)
+        return cached_sha256(path)
     except OSError:
         return None
-    _HASHES[str(path)] = (signature, digest)
-    return digest
 
 
 class Dataset:
@@ -98,44 +84,6 @@ def cache_dir() -> Path:
     value = os.environ.get("CODECBENCH_CACHE")
     base = Path(value).expanduser() if value else Path.home() / ".cache" / "codecbench"
     return base / "datasets"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def safe_join(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing absolute paths and ``..`` that would escape ``root``."""
-    rel = PurePosixPath(relative)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise DatasetError(f"Refusing path {relative!r}: it would escape the data directory {root}")
-    return root.joinpath(*rel.parts)
-
-
-def download(url: str, dest: Path, sha256: str | None) -> None:
-    """Download ``url`` to ``dest`` atomically with a progress bar; verify ``sha256`` if given."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if sha256 and sha256_of(tmp) != sha256:
-            raise DatasetError(f"Checksum mismatch for {url}: expected sha256 {sha256}")
-        tmp.replace(dest)
-    except OSError as exc:
-        raise DatasetError(f"Cannot download {url}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -193,7 +141,7 @@ class ManifestDataset(Dataset):
                 count=data.get("count"),
                 manual=data.get("manual", ""),
             )
-        except (KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
+        except (KeyError, TypeError, tomllib.TOMLDecodeError, FileError) as exc:
             raise DatasetError(f"Invalid dataset manifest {path}: {exc}") from exc
 
     def location_hint(self) -> str:
@@ -270,18 +218,24 @@ class ManifestDataset(Dataset):
         return " ".join(lines)
 
     def images(self, data_dir: Path | None = None, download: bool = True) -> list[ImageRef]:
+        try:
+            return self._find_or_fetch(data_dir, download)
+        except FileError as exc:  # a folder or file name that would escape the data directory
+            raise DatasetError(f"Dataset {self.name!r}: {exc}") from exc
+
+    def _find_or_fetch(self, data_dir: Path | None, fetch: bool) -> list[ImageRef]:
         for folder in self._candidates(data_dir):
             refs = self._complete(folder)
             if refs is not None:
                 if self.verify:
                     self._verify(folder)
                 return refs
-        if not download or not self.downloadable():
+        if not fetch or not self.downloadable():
             raise DatasetError(self._missing_message())
         target = safe_join(cache_dir(), self.folder)
         try:
             self._download(target)
-        except DatasetError as exc:
+        except FileError as exc:
             raise DatasetError(f"{exc}. {self._missing_message()}") from exc
         refs = self._complete(target)
         if refs is None:

@@ -1,4 +1,5 @@
-"""Exception hierarchy. Library code raises these; only ``cli.py`` turns them into messages."""
+"""Exception hierarchy. Library code raises these; only the command line (:mod:`codecbench.cli`)
+turns them into messages for the user."""
 
 from __future__ import annotations
 
@@ -50,6 +51,11 @@ class ImageError(CodecbenchError):
 
 class DatasetError(CodecbenchError):
     """A dataset cannot be found, downloaded or verified."""
+
+
+class FileError(CodecbenchError):
+    """A file cannot be downloaded, fails its checksum, or its path would escape its folder
+    (:mod:`codecbench.files`; the caller adds what the file was for)."""
 
 
 class StoreError(CodecbenchError):

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from codecbench import CodecError, CodecUnavailableError
+from codecbench.files import sha256_of
 from codecbench.learned.checkpoints import (
     checkpoint_id,
     export_payload,
-    file_sha256,
     is_exported,
     load_manifest,
     read_checkpoint,
@@ -62,10 +62,10 @@ def test_write_and_read_verified(tmp_path):
     path = tmp_path / "model.pt"
     write_atomic(export_payload("toy", {"N": 8}, {"w": torch.ones(2)}, step=3), path)
     assert not (tmp_path / "model.pt.tmp").exists()
-    payload = read_checkpoint(path, file_sha256(path))
+    payload = read_checkpoint(path, sha256_of(path))
     assert is_exported(payload) and payload["step"] == 3 and payload["model_config"] == {"N": 8}
     assert torch.equal(payload["state_dict"]["w"], torch.ones(2))
-    assert checkpoint_id(file_sha256(path)) == file_sha256(path)[:16]
+    assert checkpoint_id(sha256_of(path)) == sha256_of(path)[:16]
 
 
 def test_checksum_mismatch_is_an_error(tmp_path):

@@ -1,19 +1,32 @@
-"""The learned-codec toolkit: everything a learned codec plugin shares, so plugins only define models.
+"""The learned-codec toolkit: everything a learned codec plugin needs, so plugins only define models.
 
-* :class:`LearnedCodec` wraps a CompressAI-style model as a codec (real bytes via CompressAI's
-  entropy coders, any image size, shipped or user checkpoints) and as a trainable model;
-* :class:`Bitstream`: the container (magic, format version, codec, checkpoint id, size, streams, CRC);
-* :func:`train`, :class:`TrainConfig`, :class:`TrainingTask` (with adversarial hooks) and
-  :class:`RateDistortionTask`: the training pipeline behind ``codecbench train``;
-* :class:`CheckpointSpec` and :func:`load_manifest`: shipped checkpoints, verified by sha256;
-* :mod:`~codecbench.learned.losses`: the shared losses (bpp from likelihoods, PSNR from MSE,
-  :class:`LPIPSLoss`, the non-saturating adversarial losses).
+A learned plugin imports from here (and from ``codecbench``'s top level) only; the submodules are
+the toolkit's own layout, free to change. The guide is ``docs/learned-codec.md``.
 
-Importing this package imports torch, so the core imports it lazily (never when listing codecs).
-It also applies the torch thread count a run requested (:mod:`codecbench.threads`), and silences
-the ``torch.jit.script`` deprecation warning that importing CompressAI triggers (through
-torch_geometric, up to three times per command): a filter for that one message, installed before
-any learned codec can import CompressAI.
+* Inference: :class:`LearnedCodec` wraps a CompressAI-style model as a codec (real bytes through
+  CompressAI's entropy coders, any image size, shipped or user checkpoints) and as a trainable
+  model; :class:`Bitstream` is its container (magic, format version, codec, checkpoint id, size,
+  streams, symbol digest, CRC); :func:`record_symbols` and :func:`single_threaded` serve models
+  with their own entropy-coding loops (:mod:`~codecbench.learned.codec`).
+* Checkpoints: :class:`CheckpointSpec` and :func:`load_manifest` (shipped checkpoints declared in
+  TOML, verified by sha256), :func:`shipped_checkpoints_dir`, :func:`read_checkpoint`,
+  :func:`export_payload` / :func:`is_exported` (the ``model.pt`` format), :func:`load_weights`,
+  :func:`write_atomic`, :func:`sha256_of`.
+* Training: :class:`TrainingTask` (with adversarial hooks) and :class:`RateDistortionTask`;
+  training options beside the architecture (:func:`split_model_config`,
+  :func:`with_training_options`, :func:`training_options`); :func:`train`, :class:`TrainConfig`,
+  :data:`PRESETS`, :class:`TrainingError`; data (:func:`list_images`, :class:`RandomCrops`).
+* Losses (:mod:`~codecbench.learned.losses`): bpp from likelihoods, PSNR from MSE, the perceptual
+  losses (:class:`LPIPSLoss`, :class:`STLPIPSLoss`, :func:`perceptual_loss`), the non-saturating
+  adversarial losses and :class:`RateController`.
+* Tensors: :func:`pad_to_stride`, :func:`crop_to`, :func:`padded_size`, :func:`image_to_tensor`,
+  :func:`tensor_to_image`.
+
+Importing this package imports torch; the core imports it only where a learned codec is built,
+loaded or trained. It also applies the torch thread count a run requested
+(:mod:`codecbench.threads`), and silences the ``torch.jit.script`` deprecation warning that
+importing CompressAI triggers (through torch_geometric, up to three times per command): a filter
+for that one message, installed before any learned codec can import CompressAI.
 """
 
 import warnings
@@ -22,53 +35,100 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
                         module=r"torch\.jit\._script")
 
 from codecbench import threads as _threads  # noqa: E402
-from codecbench.learned.bitstream import Bitstream  # noqa: E402
-from codecbench.learned.checkpoints import (
+from codecbench.files import sha256_of  # noqa: E402
+from codecbench.learned.bitstream import Bitstream, record_symbols  # noqa: E402
+from codecbench.learned.checkpoints import (  # noqa: E402
     CheckpointSpec,
-    file_sha256,
+    checkpoint_id,
+    export_payload,
+    is_exported,
     load_manifest,
+    load_weights,
     read_checkpoint,
     shipped_checkpoints_dir,
+    write_atomic,
 )
-from codecbench.learned.codec import LearnedCodec
-from codecbench.learned.losses import (
+from codecbench.learned.codec import LearnedCodec, LoadedModel, single_threaded  # noqa: E402
+from codecbench.learned.data import RandomCrops, center_crops, list_images, split_holdout  # noqa: E402
+from codecbench.learned.losses import (  # noqa: E402
+    PERCEPTUAL_LOSSES,
     LPIPSLoss,
+    RateController,
+    STLPIPSLoss,
     bits_per_pixel,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
+    perceptual_loss,
     psnr_from_mse,
+    resolve_perceptual,
 )
-from codecbench.learned.padding import crop_to, pad_to_stride
-from codecbench.learned.training import (
-    PRESETS,
+from codecbench.learned.padding import (  # noqa: E402
+    crop_to,
+    image_to_tensor,
+    pad_to_stride,
+    padded_size,
+    tensor_to_image,
+)
+from codecbench.learned.tasks import (  # noqa: E402
     RateDistortionTask,
+    TrainingTask,
+    split_model_config,
+    training_options,
+    with_training_options,
+)
+from codecbench.learned.training import (  # noqa: E402
+    PRESETS,
     TrainConfig,
     TrainingError,
-    TrainingTask,
+    TrainResult,
     train,
 )
 
 _threads.apply()  # torch is imported now: a learned codec is about to load
 
 __all__ = [
+    "PERCEPTUAL_LOSSES",
     "PRESETS",
     "Bitstream",
     "CheckpointSpec",
     "LPIPSLoss",
     "LearnedCodec",
+    "LoadedModel",
+    "RandomCrops",
+    "RateController",
     "RateDistortionTask",
+    "STLPIPSLoss",
     "TrainConfig",
+    "TrainResult",
     "TrainingError",
     "TrainingTask",
     "bits_per_pixel",
+    "center_crops",
+    "checkpoint_id",
     "crop_to",
     "discriminator_adversarial_loss",
-    "file_sha256",
+    "export_payload",
     "generator_adversarial_loss",
+    "image_to_tensor",
+    "is_exported",
+    "list_images",
     "load_manifest",
+    "load_weights",
     "pad_to_stride",
+    "padded_size",
+    "perceptual_loss",
     "psnr_from_mse",
     "read_checkpoint",
+    "record_symbols",
+    "resolve_perceptual",
+    "sha256_of",
     "shipped_checkpoints_dir",
+    "single_threaded",
+    "split_holdout",
+    "split_model_config",
+    "tensor_to_image",
     "train",
+    "training_options",
+    "with_training_options",
+    "write_atomic",
 ]

@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from codecbench.dataset import sha256_of
 from codecbench.errors import CodecError, CodecUnavailableError
+from codecbench.files import sha256_of
 
 EXPORT_FORMAT = "codecbench.learned.model/1"
 TRAINING_STATE_FORMAT = "codecbench.learned.training/1"
@@ -81,11 +81,6 @@ def shipped_checkpoints_dir(package_file: str) -> Path:
     return inside if inside.is_dir() else package.parent / "checkpoints"
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return sha256_of(path)
-
-
 def checkpoint_id(sha256: str) -> str:
     """The short id a bitstream records: the first 16 hex digits of the checkpoint's sha256."""
     return sha256[:16]
@@ -97,7 +92,7 @@ def read_checkpoint(path: Path, sha256: str | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise CodecUnavailableError(f"Checkpoint file {path} not found")
     if sha256 is not None:
-        actual = file_sha256(path)
+        actual = sha256_of(path)
         if actual != sha256.lower():
             raise CodecError(
                 f"Checkpoint {path} has sha256 {actual}, expected {sha256}; the file is corrupted or "
@@ -135,3 +130,8 @@ def export_payload(codec: str, model_config: Mapping[str, Any], state_dict: Mapp
 def is_exported(payload: Mapping[str, Any]) -> bool:
     """Whether ``payload`` was written by :func:`export_payload` (else: a bare state dict)."""
     return payload.get("format") == EXPORT_FORMAT
+
+
+def load_weights(model: torch.nn.Module, payload: Mapping[str, Any]) -> None:
+    """Load a checkpoint (``codecbench train``'s ``model.pt`` or a bare state dict) strictly."""
+    model.load_state_dict(payload["state_dict"] if is_exported(payload) else payload)

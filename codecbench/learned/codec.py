@@ -46,16 +46,17 @@ from torch import nn
 from codecbench.codec import Codec, Point, check_image_array
 from codecbench.errors import BitstreamError, CodecError, CodecUnavailableError
 from codecbench.learned.bitstream import FORMAT_VERSION, Bitstream, record_symbols, recording_symbols
+from codecbench.files import sha256_of
 from codecbench.learned.checkpoints import (
     CheckpointSpec,
     checkpoint_id,
-    file_sha256,
     is_exported,
     load_manifest,
+    load_weights,
     read_checkpoint,
 )
 from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, padded_size, tensor_to_image
-from codecbench.learned.training import RateDistortionTask, TrainingTask, load_weights
+from codecbench.learned.tasks import RateDistortionTask, TrainingTask
 
 
 @contextmanager
@@ -218,7 +219,7 @@ class LearnedCodec(Codec):
     def version(self) -> str:
         weights = self.user_weights()
         if weights:
-            ids = [checkpoint_id(file_sha256(p)) if p.is_file() else "missing" for p in weights]
+            ids = [checkpoint_id(sha256_of(p)) if p.is_file() else "missing" for p in weights]
         else:
             ids = [checkpoint_id(spec.sha256) for spec in self.shipped_checkpoints()]
         # The container format is part of the version: rows coded in an older format (other bytes,
@@ -248,7 +249,7 @@ class LearnedCodec(Codec):
         model.eval()
         with single_threaded():
             model.update(force=True)  # the CDF tables compress/decompress use
-        return LoadedModel(model, checkpoint_id(sha256 or file_sha256(path)), path)
+        return LoadedModel(model, checkpoint_id(sha256 or sha256_of(path)), path)
 
     def model_for_point(self, point: Point) -> LoadedModel:
         """The loaded model serving ``point`` (loaded on first use)."""

@@ -1,7 +1,8 @@
-"""The training loop shared by every learned codec, and the task interface models plug into.
+"""The training loop shared by every learned codec (``codecbench train``).
 
-A plugin describes *what* to optimise with a :class:`TrainingTask` (its model, its loss, an
-optional auxiliary loss and an optional discriminator for adversarial training); :func:`train`
+A plugin describes *what* to optimise with a :class:`~codecbench.learned.tasks.TrainingTask` (its
+model, its loss, an optional auxiliary loss and an optional discriminator for adversarial
+training; see :mod:`codecbench.learned.tasks`); :func:`train`
 does the rest: random crops, Adam (beta1 0.9, beta2 0.999) with the learning rate halved at
 configurable steps, gradient clipping, a tqdm bar with live loss/bpp/PSNR, periodic validation on
 held-out images, and checkpoints that resume exactly (model, optimizers, schedulers, step, RNG).
@@ -20,7 +21,6 @@ no bf16 support), ``channels_last`` memory format, ``threads`` and ``compile``
 
 from __future__ import annotations
 
-import abc
 import contextlib
 import csv
 import json
@@ -42,13 +42,12 @@ from codecbench.errors import CodecbenchError
 from codecbench.learned.checkpoints import (
     TRAINING_STATE_FORMAT,
     export_payload,
-    is_exported,
+    load_weights,
     read_checkpoint,
     write_atomic,
 )
 from codecbench.learned.data import RandomCrops, center_crops, list_images, split_holdout
-from codecbench.learned.losses import bits_per_pixel, psnr_from_mse
-from codecbench.learned.padding import crop_to, pad_to_stride
+from codecbench.learned.tasks import TrainingTask
 
 logger = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "bf16")
@@ -56,98 +55,6 @@ PRECISIONS = ("fp32", "bf16")
 
 class TrainingError(CodecbenchError):
     """A training run cannot start or resume (bad data folder, incompatible checkpoint...)."""
-
-
-class TrainingTask(abc.ABC):
-    """What one model contributes to :func:`train`.
-
-    Required: :attr:`model` and :meth:`loss` (the main loss of one batch, with statistics to
-    show). Optional hooks: :meth:`aux_loss` with :meth:`aux_parameters` (by default CompressAI's
-    entropy bottleneck quantiles and ``model.aux_loss()``, optimised by their own Adam), and
-    :meth:`discriminator_loss` for adversarial training: a task that sets :attr:`discriminator`
-    gets it checkpointed (:meth:`modules`) and optimised by its own Adam with the same
-    learning-rate schedule, one discriminator step after each generator step; it uses the
-    discriminator inside :meth:`loss` for the generator's adversarial term.
-    """
-
-    model: nn.Module
-    discriminator: nn.Module | None = None
-
-    def modules(self) -> dict[str, nn.Module]:
-        """Every module whose weights are trained and checkpointed, by name."""
-        modules = {"model": self.model}
-        if self.discriminator is not None:
-            modules["discriminator"] = self.discriminator
-        return modules
-
-    def main_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the main optimiser (default: the model's, minus :meth:`aux_parameters`)."""
-        aux = {id(p) for p in self.aux_parameters()}
-        return [p for p in self.model.parameters() if p.requires_grad and id(p) not in aux]
-
-    def aux_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the auxiliary optimiser (default: the entropy bottlenecks' quantiles)."""
-        return [p for n, p in self.model.named_parameters() if n.endswith(".quantiles")]
-
-    @abc.abstractmethod
-    def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The loss to minimise on ``batch`` (``B x 3 x H x W`` in ``[0, 1]``) and stats to log."""
-
-    def aux_loss(self) -> torch.Tensor | None:
-        """A loss for :meth:`aux_parameters`, minimised after each main step (default:
-        ``model.aux_loss()`` when the model has auxiliary parameters, else none)."""
-        aux_loss = getattr(self.model, "aux_loss", None)
-        return aux_loss() if aux_loss is not None and self.aux_parameters() else None
-
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the discriminator optimiser (default: :attr:`discriminator`'s, if any)."""
-        return list(self.discriminator.parameters()) if self.discriminator is not None else []
-
-    def discriminator_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The discriminator's loss on ``batch``; called only when it has parameters."""
-        raise NotImplementedError(f"{type(self).__name__} has discriminator parameters but no loss")
-
-    @abc.abstractmethod
-    def evaluate(self, image: torch.Tensor) -> dict[str, float]:
-        """Statistics (at least ``bpp`` and ``psnr``) of the model in eval mode on one image."""
-
-    def export_info(self) -> dict[str, Any]:
-        """What ``model.pt`` records about the training objective (e.g. the perceptual loss)."""
-        return {}
-
-    def compile(self) -> None:
-        """``--compile``: compile what :meth:`loss` runs (default: ``self.model.compile()``, in
-        place, so state dict keys do not change). Tasks that call submodules override it."""
-        self.model.compile()
-
-
-class RateDistortionTask(TrainingTask):
-    """``lmbda * 255^2 * MSE + bpp`` for a CompressAI model (CompressAI's ``RateDistortionLoss``).
-
-    The model's ``forward`` returns ``{"x_hat", "likelihoods"}``; bpp here is the likelihood
-    estimate used for training, never a benchmark figure. The entropy bottleneck's ``quantiles``
-    are the auxiliary parameters, trained on ``model.aux_loss()``.
-    """
-
-    def __init__(self, model: nn.Module, lmbda: float, stride: int) -> None:
-        self.model, self.lmbda, self.stride = model, lmbda, stride
-
-    def rate_distortion(self, x: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
-        out = self.model(x)
-        bpp = bits_per_pixel(out["likelihoods"], x.shape[0] * height * width)
-        x_hat = crop_to(out["x_hat"], height, width)
-        mse = torch.mean((x_hat - crop_to(x, height, width)) ** 2)
-        return {"loss": self.lmbda * 255**2 * mse + bpp, "bpp": bpp, "mse": mse}
-
-    def loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        rd = self.rate_distortion(batch, *batch.shape[-2:])
-        mse = rd["mse"].item()
-        return rd["loss"], {"loss": rd["loss"].item(), "bpp": rd["bpp"].item(), "psnr": psnr_from_mse(mse)}
-
-    def evaluate(self, image: torch.Tensor) -> dict[str, float]:
-        height, width = image.shape[-2:]
-        rd = self.rate_distortion(pad_to_stride(image, self.stride), height, width)
-        return {"loss": rd["loss"].item(), "bpp": rd["bpp"].item(), "psnr": psnr_from_mse(rd["mse"].item())}
 
 
 @dataclass
@@ -402,11 +309,6 @@ def validate(task: TrainingTask, images: list[torch.Tensor], device: torch.devic
         module.eval()
     with torch.no_grad():
         return _mean_stats(task.evaluate(image.to(device)) for image in images)
-
-
-def load_weights(model: nn.Module, payload: Mapping[str, Any]) -> None:
-    """Load a checkpoint (``codecbench train``'s ``model.pt`` or a bare state dict) strictly."""
-    model.load_state_dict(payload["state_dict"] if is_exported(payload) else payload)
 
 
 def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec: str,

@@ -2,18 +2,17 @@
 
 Every candidate file is checked against its sha256 (or, for torch hub files, the hash prefix in
 their names, as torch hub itself checks them). A file that fails its check is an error, never
-silently replaced. Downloads go through ``torch.hub.download_url_to_file`` (atomic, hash-checked)
+silently replaced. Downloads go through :func:`codecbench.files.download` (atomic, hash-checked)
 into the torch hub cache, where the next run finds them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-from codecbench.dataset import sha256_of
 from codecbench.errors import MetricError
+from codecbench.files import cached_sha256, download
 from codecbench.metrics import weights_dir
 
 
@@ -39,15 +38,9 @@ def hub_checkpoints_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-@lru_cache(maxsize=32)
-def _sha256(path: Path, size: int, mtime: float) -> str:
-    return sha256_of(path)
-
-
 def verified(path: Path, expected_sha256: str) -> Path:
     """``path`` if its sha256 starts with ``expected_sha256``; ``MetricError`` otherwise."""
-    stat = path.stat()
-    actual = _sha256(path.resolve(), stat.st_size, stat.st_mtime)
+    actual = cached_sha256(path)
     if not actual.startswith(expected_sha256):
         raise MetricError(
             f"Checksum mismatch for {path}: sha256 {actual}, expected {expected_sha256}. "
@@ -68,14 +61,6 @@ def local_candidates(files: list[WeightsFile]) -> list[tuple[Path, WeightsFile]]
     return found
 
 
-def download(url: str, dest: Path, hash_prefix: str) -> None:
-    """Download ``url`` to ``dest`` (atomic; torch hub checks the sha256 prefix)."""
-    import torch
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(url, str(dest), hash_prefix=hash_prefix, progress=True)
-
-
 def find_weights(files: list[WeightsFile]) -> tuple[Path | None, str | None]:
     """The first verified file among ``files`` (local, cached, else downloaded), or why none.
 
@@ -90,7 +75,7 @@ def find_weights(files: list[WeightsFile]) -> tuple[Path | None, str | None]:
         if file.url:
             dest = hub_checkpoints_dir() / file.filename
             try:
-                download(file.url, dest, file.sha256[:8])
+                download(file.url, dest, file.sha256)
             except Exception as exc:  # offline, proxy, HTTP error: reported as the reason
                 errors.append(f"download of {file.url} failed ({type(exc).__name__}: {exc})")
                 continue

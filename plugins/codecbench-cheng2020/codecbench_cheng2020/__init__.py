@@ -10,18 +10,10 @@ CompressAI's rANS coder. Shipped checkpoints are declared in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Callable
 
 from codecbench import Codec, CodecError, hookimpl
-from codecbench.learned.checkpoints import is_exported
-from codecbench.learned import shipped_checkpoints_dir
-from codecbench.learned.codec import LearnedCodec
-
-
-def checkpoints_dir() -> Path:
-    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
-    return shipped_checkpoints_dir(__file__)
+from codecbench.learned import LearnedCodec, is_exported, shipped_checkpoints_dir
 
 
 class Cheng2020Codec(LearnedCodec):
@@ -98,14 +90,14 @@ class Cheng2020Anchor(Cheng2020Codec):
     name = "cheng2020-anchor"
     description = "Cheng2020 anchor (K=3 Gaussian mixture, context model), CompressAI"
     architecture = "Cheng2020Anchor"
-    manifest = checkpoints_dir() / "cheng2020-anchor.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "cheng2020-anchor.toml"
 
 
 class Cheng2020Attention(Cheng2020Codec):
     name = "cheng2020-attn"
     description = "Cheng2020 with attention modules (K=3 Gaussian mixture, context model), CompressAI"
     architecture = "Cheng2020Attention"
-    manifest = checkpoints_dir() / "cheng2020-attn.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "cheng2020-attn.toml"
 
     def init_state_dict(self, model: Any, payload: Mapping[str, Any],
                         state_dict: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:

@@ -24,8 +24,7 @@ import torch.nn.functional as F
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
 
-from codecbench.learned.bitstream import record_symbols
-from codecbench.learned.codec import single_threaded
+from codecbench.learned import record_symbols, single_threaded
 
 SYMBOLS_KEY = "y"  # the context-coded latent, in the container's symbol digest
 

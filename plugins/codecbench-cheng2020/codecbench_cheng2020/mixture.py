@@ -38,9 +38,8 @@ from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianMixtureConditional
 from torch import nn
 
-from codecbench.errors import BitstreamError, CodecError
-from codecbench.learned.bitstream import record_symbols
-from codecbench.learned.codec import single_threaded
+from codecbench import BitstreamError, CodecError
+from codecbench.learned import record_symbols, single_threaded
 
 KERNEL = 5  # CompressAI's context prediction kernel
 PADDING = (KERNEL - 1) // 2

@@ -12,7 +12,7 @@ import torch
 
 from codecbench import CodecError
 from codecbench.learned.bitstream import Bitstream
-from codecbench.learned.checkpoints import file_sha256
+from codecbench.files import sha256_of
 from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, tensor_to_image
 from codecbench.testing import synthetic_image
 from codecbench_cheng2020 import Cheng2020Anchor, Cheng2020Attention, Cheng2020Codec
@@ -89,7 +89,7 @@ def test_compressai_official_state_dict_loads(codec_class, tmp_path):
     image = synthetic_image(64, 64)
     data = bare.encode(image, 1)
     assert Bitstream.from_bytes(data).streams == Bitstream.from_bytes(exported.encode(image, 1)).streams
-    assert Bitstream.from_bytes(data).checkpoint == file_sha256(official)[:16]
+    assert Bitstream.from_bytes(data).checkpoint == sha256_of(official)[:16]
     assert bare.decode(data).shape == image.shape
 
 
@@ -115,7 +115,7 @@ def shipped_codec(tmp_path: Path, sha256: str) -> Cheng2020Codec:
 
 
 def test_shipped_checkpoint_is_verified(tmp_path):
-    good = shipped_codec(tmp_path, file_sha256(save_exported(Cheng2020Anchor(), tmp_path / "q1.pt")))
+    good = shipped_codec(tmp_path, sha256_of(save_exported(Cheng2020Anchor(), tmp_path / "q1.pt")))
     assert good.points == (1,)
     good.load()
     image = synthetic_image(64, 64)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from codecbench.learned.bitstream import Bitstream
-from codecbench.learned.checkpoints import file_sha256
+from codecbench.files import sha256_of
 from codecbench.learned.padding import image_to_tensor, pad_to_stride
 from codecbench.testing import check_codec, synthetic_image
 from codecbench_cheng2020 import Cheng2020Anchor, Cheng2020Attention
@@ -23,7 +23,7 @@ def test_shipped_checkpoints(codec_class):
     assert [s.lmbda for s in specs] == sorted(s.lmbda for s in specs)  # points ordered by rate
     for spec in specs:
         assert spec.file.stat().st_size < 25 * 2**20
-        assert file_sha256(spec.file) == spec.sha256
+        assert sha256_of(spec.file) == spec.sha256
         assert spec.training_command.startswith(f"codecbench train {codec.name} ")
         assert "--data /work/shared/datasets/train-photos" in spec.training_command  # never Kodak
     assert codec.unavailable_reason() is None

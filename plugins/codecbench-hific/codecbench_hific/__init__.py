@@ -11,40 +11,28 @@ so that each checkpoint records them beside the architecture.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
 
 from codecbench import Codec, hookimpl
-from codecbench.errors import CodecError
-from codecbench.learned import LearnedCodec, TrainingTask, shipped_checkpoints_dir
+from codecbench.learned import (
+    LearnedCodec,
+    TrainingTask,
+    shipped_checkpoints_dir,
+    split_model_config,
+    training_options,
+    with_training_options,
+)
 
 ARCHITECTURE_KEYS = ("N", "M", "width", "res_blocks")
-
-
-def checkpoints_dir() -> Path:
-    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
-    return shipped_checkpoints_dir(__file__)
-
-
-def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(architecture, loss settings)`` from a model config."""
-    from codecbench_hific.training import LossSettings
-
-    known = set(ARCHITECTURE_KEYS) | set(LossSettings.__dataclass_fields__) - {"lambda_a"}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise CodecError(f"Unknown HiFiC model options {unknown}; expected some of {sorted(known)}")
-    architecture = {k: v for k, v in config.items() if k in ARCHITECTURE_KEYS}
-    return architecture, {k: v for k, v in config.items() if k not in ARCHITECTURE_KEYS}
 
 
 class HiFiCCodec(LearnedCodec):
     name = "hific"
     description = "HiFiC (Mentzer et al. 2020): hyperprior + ChannelNorm GAN generator, trained here"
     stride = 64  # E downsamples by 16, the hyper-encoder by 4 more
-    manifest = checkpoints_dir() / "hific.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "hific.toml"
     default_lmbda = 1.0  # lambda_a of HiFiC Mi (target 0.30 bpp)
     # The paper's sizes: E/G widths 60..960, M = 220 latent channels, 9 residual blocks.
     model_config: Mapping[str, Any] = {"N": 320, "M": 220, "width": 60, "res_blocks": 9,
@@ -56,16 +44,15 @@ class HiFiCCodec(LearnedCodec):
 
     def build_model(self, **config: Any) -> nn.Module:
         from codecbench_hific.model import HiFiCModel
+        from codecbench_hific.training import TRAINING_OPTIONS
 
-        architecture, loss_options = split_config(config)
-        model = HiFiCModel(**architecture)
-        model.loss_options = loss_options  # read by training_task(); not part of the weights
-        return model
+        architecture, options = split_model_config("HiFiC", config, ARCHITECTURE_KEYS, TRAINING_OPTIONS)
+        return with_training_options(HiFiCModel(**architecture), options)
 
     def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
         from codecbench_hific.training import HiFiCTask, LossSettings
 
-        settings = LossSettings(lambda_a=lmbda, **getattr(model, "loss_options", {}))
+        settings = LossSettings(lambda_a=lmbda, **training_options(model))
         return HiFiCTask(model, settings, self.stride)
 
 

@@ -6,7 +6,7 @@ Encoder/generator loss, per batch::
 
 * ``r`` is the rate estimate in bits per pixel (hyperprior likelihoods of ``y`` and ``z``);
 * MSE is computed on images scaled to ``[0, 255]``, ``d_P`` is LPIPS (or ST-LPIPS, see
-  :mod:`codecbench_hific.perceptual`); the paper's weights are ``k_M = 0.075 * 2^-5``,
+  :func:`codecbench.learned.resolve_perceptual`); the paper's weights are ``k_M = 0.075 * 2^-5``,
   ``k_P = 1`` and ``beta = 0.15``;
 * rate control: ``lambda' = lambda_a`` when the batch's rate exceeds the target ``r_t``, else
   ``lambda_b`` (``lambda_a >> lambda_b``), so the model settles at ``r_t``. The paper's
@@ -20,18 +20,24 @@ only), from which the GAN stage is initialised (``codecbench train --init``).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from codecbench.errors import CodecError
-from codecbench.learned import TrainingTask, crop_to, pad_to_stride
+from codecbench import CodecError
+from codecbench.learned import (
+    TrainingTask,
+    bits_per_pixel,
+    crop_to,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    pad_to_stride,
+    perceptual_loss,
+    psnr_from_mse,
+    resolve_perceptual,
+)
 from codecbench_hific.discriminator import MultiScaleDiscriminator
-from codecbench_hific.perceptual import perceptual_network, resolve_perceptual
 
 K_M = 0.075 * 2**-5
 K_P = 1.0
@@ -61,32 +67,18 @@ class LossSettings:
             raise CodecError("HiFiC needs target_bpp > 0 and beta >= 0")
 
 
+TRAINING_OPTIONS = tuple(f.name for f in fields(LossSettings) if f.name != "lambda_a")
+"""The model options that are :class:`LossSettings` (``lambda_a`` is ``--lambda``)."""
+
+
 def rate_weight(bpp: float, settings: LossSettings) -> float:
     """Rate control: ``lambda_a`` above the target rate, ``lambda_b`` at or below it."""
     return settings.lambda_a if bpp > settings.target_bpp else settings.lambda_b
 
 
-def bits_per_pixel(likelihoods: Mapping[str, torch.Tensor], pixels: int) -> torch.Tensor:
-    """The rate estimate ``-sum log2 p / pixels``."""
-    return sum(torch.log2(lk).sum() for lk in likelihoods.values()) / -pixels
-
-
 def mse_255(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean squared error of images in ``[0, 1]``, measured on the ``[0, 255]`` scale."""
     return torch.mean((x_hat * 255 - x * 255) ** 2)
-
-
-def generator_adversarial_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
-    """``-log D(x', y)`` (non-saturating), averaged over patches and scales."""
-    return sum(F.binary_cross_entropy_with_logits(lg, torch.ones_like(lg)) for lg in fake_logits) / len(fake_logits)
-
-
-def discriminator_adversarial_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
-    """``-log D(x, y) - log(1 - D(x', y))``, averaged over patches and scales."""
-    total = sum(F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
-                + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
-                for r, f in zip(real_logits, fake_logits))
-    return total / len(real_logits)
 
 
 class HiFiCTask(TrainingTask):
@@ -95,14 +87,14 @@ class HiFiCTask(TrainingTask):
     def __init__(self, model: nn.Module, settings: LossSettings, stride: int) -> None:
         self.model, self.settings, self.stride = model, settings, stride
         self.perceptual_name = resolve_perceptual(settings.perceptual)
-        self.perceptual = perceptual_network(self.perceptual_name)
+        self.perceptual = perceptual_loss(self.perceptual_name)
         self.discriminator = (MultiScaleDiscriminator(model.M, settings.disc_width, settings.disc_scales)
                               if settings.beta > 0 else None)
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def perceptual_distance(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self.perceptual.to(x.device)
-        return self.perceptual(x_hat * 2 - 1, x * 2 - 1).mean()
+        return self.perceptual(x_hat, x)
 
     def terms(self, x: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
         """Every term of :data:`L_EG` but the adversarial one, for a padded batch ``x``."""
@@ -117,7 +109,7 @@ class HiFiCTask(TrainingTask):
         t = self.terms(batch, *batch.shape[-2:])
         lmbda = rate_weight(t["bpp"].item(), s)
         loss = lmbda * t["bpp"] + s.k_m * t["mse"] + s.k_p * t["perceptual"]
-        stats = {"bpp": t["bpp"].item(), "psnr": psnr_255(t["mse"].item()),
+        stats = {"bpp": t["bpp"].item(), "psnr": psnr_from_mse(t["mse"].item(), peak=255),
                  "perceptual": t["perceptual"].item(), "lambda": lmbda}
         if self.discriminator is not None:
             g_loss = generator_adversarial_loss(self.discriminator(t["x_hat"], t["y_hat"].detach()))
@@ -141,10 +133,5 @@ class HiFiCTask(TrainingTask):
     def evaluate(self, image: torch.Tensor) -> dict[str, float]:
         height, width = image.shape[-2:]
         t = self.terms(pad_to_stride(image, self.stride), height, width)
-        return {"bpp": t["bpp"].item(), "psnr": psnr_255(t["mse"].item()),
+        return {"bpp": t["bpp"].item(), "psnr": psnr_from_mse(t["mse"].item(), peak=255),
                 f"{self.perceptual_name}": t["perceptual"].item()}
-
-
-def psnr_255(mse: float) -> float:
-    """PSNR in dB from an MSE on the ``[0, 255]`` scale."""
-    return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")

@@ -11,20 +11,12 @@ architecture (:mod:`codecbench_otgan.model`) and bitstream; shipped checkpoints 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from codecbench import Codec, hookimpl
-from codecbench.dataset import Dataset
-from codecbench.learned import shipped_checkpoints_dir
-from codecbench.learned.codec import LearnedCodec
-
-
-def checkpoints_dir() -> Path:
-    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
-    return shipped_checkpoints_dir(__file__)
+from codecbench import Codec, Dataset, hookimpl
+from codecbench.learned import LearnedCodec, shipped_checkpoints_dir
 
 
 class OTGANFamilyCodec(LearnedCodec):
@@ -51,21 +43,21 @@ class OTGANCodec(OTGANFamilyCodec):
     name = "ot_gan"
     description = "OT+GAN: low-dimensional latent autoencoder, decoder trained as a GAN on AE-OT latents"
     variant = "ot_gan"
-    manifest = checkpoints_dir() / "ot_gan.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "ot_gan.toml"
 
 
 class GANCodec(OTGANFamilyCodec):
     name = "gan"
     description = "OT+GAN ablation: the same codec trained adversarially without the OT stage"
     variant = "gan"
-    manifest = checkpoints_dir() / "gan.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "gan.toml"
 
 
 class OTCodec(OTGANFamilyCodec):
     name = "ot"
     description = "OT+GAN ablation: the autoencoder alone (distortion only, no adversarial training)"
     variant = "ot"
-    manifest = checkpoints_dir() / "ot.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "ot.toml"
 
 
 class OTGANFacesCodec(OTGANFamilyCodec):
@@ -73,7 +65,7 @@ class OTGANFacesCodec(OTGANFamilyCodec):
     description = "OT+GAN trained on faces (CelebA + MTFL lfw_5590); test on faces-test"
     domain = "faces"
     variant = "ot_gan"
-    manifest = checkpoints_dir() / "ot_gan-faces.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "ot_gan-faces.toml"
 
 
 class GANFacesCodec(OTGANFamilyCodec):
@@ -81,7 +73,7 @@ class GANFacesCodec(OTGANFamilyCodec):
     description = "The GAN-only ablation trained on faces like ot_gan-faces; test on faces-test"
     domain = "faces"
     variant = "gan"
-    manifest = checkpoints_dir() / "gan-faces.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "gan-faces.toml"
 
 
 class OTFacesCodec(OTGANFamilyCodec):
@@ -89,7 +81,7 @@ class OTFacesCodec(OTGANFamilyCodec):
     description = "The face autoencoder alone, which ot_gan-faces and gan-faces were fine-tuned from"
     domain = "faces"
     variant = "ot"
-    manifest = checkpoints_dir() / "ot-faces.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "ot-faces.toml"
     checkpoint_codecs = ("ot",)  # the face autoencoder was trained with `codecbench train ot`
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codecbench.dataset import Dataset, FolderDataset, ImageRef, default_data_dir
-from codecbench.errors import DatasetError
+from codecbench import Dataset, DatasetError, FolderDataset, ImageRef, default_data_dir
 
 RELATIVE = Path("faces") / "mtfl" / "AFLW"
 

@@ -22,8 +22,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from codecbench.learned.checkpoints import file_sha256, is_exported, read_checkpoint, write_atomic
-from codecbench.learned.data import RandomCrops, list_images
+from codecbench.learned import RandomCrops, is_exported, list_images, read_checkpoint, sha256_of, write_atomic
 from codecbench_otgan.artefact import map_payload
 from codecbench_otgan.ot import OTConfig, OTError, SemiDiscreteOTSolver, StepDiagnostics, verify_map
 
@@ -68,9 +67,9 @@ def prepare_latents(out: Path, *, latents: Path | None, checkpoint: Path | None,
     """``out/latents.pt``: reused if present (and from the same source), else encoded or copied."""
     path = out / "latents.pt"
     if latents is not None:
-        source = {"latents": str(latents), "sha256": file_sha256(latents)}
+        source = {"latents": str(latents), "sha256": sha256_of(latents)}
     elif checkpoint is not None and data:
-        source = {"checkpoint": str(checkpoint), "sha256": file_sha256(checkpoint),
+        source = {"checkpoint": str(checkpoint), "sha256": sha256_of(checkpoint),
                   "data": [str(d) for d in data], "crop": crop, "count": count, "seed": seed}
     else:
         raise OTError("Give --latents FILE, or --checkpoint MODEL.pt with --data DIR")

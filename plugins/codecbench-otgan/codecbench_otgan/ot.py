@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.quasirandom import SobolEngine
 
-from codecbench.errors import CodecbenchError
+from codecbench import CodecbenchError
 
 SOURCES = ("normal-cdf", "sobol")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -29,22 +29,25 @@ the latent size and quantization).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
-
 from torch import nn
 
-from codecbench.learned.losses import (
+from codecbench import CodecbenchError
+from codecbench.learned import (
     LPIPSLoss,
+    RateController,
+    TrainingError,
+    TrainingTask,
     bits_per_pixel,
+    crop_to,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
+    pad_to_stride,
     psnr_from_mse,
+    training_options,
 )
-from codecbench.learned.padding import crop_to, pad_to_stride
-from codecbench.learned.training import TrainingError, TrainingTask
 from codecbench_otgan.artefact import load_map
 from codecbench_otgan.extended_map import ExtendedOTMap
 from codecbench_otgan.model import LatentAutoencoder, LatentConditionedDiscriminator
@@ -55,24 +58,6 @@ RATE_ADAPT = 0.002
 """Step size of the rate multiplier's dual ascent (``target_bpp``): with the rate twice the
 target, the multiplier grows e-fold in about 720 steps."""
 MAX_LOG_MULTIPLIER = 4.6  # the multiplier stays within [1/100, 100]
-
-
-class RateController(nn.Module):
-    """The rate multiplier ``m = exp(log_m)`` of ``target_bpp`` training (a checkpointed buffer)."""
-
-    def __init__(self, target_bpp: float) -> None:
-        super().__init__()
-        self.target_bpp = target_bpp
-        self.register_buffer("log_multiplier", torch.zeros(()))
-
-    def multiplier(self) -> torch.Tensor:
-        return self.log_multiplier.exp() if self.target_bpp > 0 else torch.ones(())
-
-    @torch.no_grad()
-    def update(self, bpp: float) -> None:
-        if self.target_bpp > 0 and bpp > 0:
-            step = RATE_ADAPT * math.log(bpp / self.target_bpp)
-            self.log_multiplier.add_(step).clamp_(-MAX_LOG_MULTIPLIER, MAX_LOG_MULTIPLIER)
 
 
 def generated_codes(model: LatentAutoencoder, path: str, seed: int) -> torch.Tensor:
@@ -96,15 +81,16 @@ class OTGANTask(TrainingTask):
         if variant not in VARIANTS:
             raise TrainingError(f"Unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
         self.model, self.lmbda, self.variant = model, lmbda, variant
-        options = model.training_options
+        options = training_options(model)
         self.adversarial_weight = float(options["adversarial_weight"])
         self.recipe = options.get("recipe", "fixed")
         self.lpips_weight = float(options.get("lpips_weight", 0.0))
-        self.rate_controller = RateController(float(options.get("target_bpp", 0.0)))
+        self.rate_controller = RateController(float(options.get("target_bpp", 0.0)), RATE_ADAPT,
+                                              MAX_LOG_MULTIPLIER)
         self.lpips = lpips if lpips is not None else self._lpips()
         self.discriminator = (LatentConditionedDiscriminator(model.latent_channels)
                               if variant != "ot" else None)
-        self.pool = (generated_codes(model, model.training_options["ot_map"], seed)
+        self.pool = (generated_codes(model, options["ot_map"], seed)
                      if variant == "ot_gan" else None)
         self._fakes: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._real: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -121,8 +107,6 @@ class OTGANTask(TrainingTask):
         """The LPIPS loss of the ``rdp`` recipe (also a validation figure when available)."""
         if self.recipe != "rdp":
             return None
-        from codecbench.errors import CodecbenchError
-
         try:
             return LPIPSLoss()
         except CodecbenchError as exc:
