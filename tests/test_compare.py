@@ -20,7 +20,8 @@ from codecbench.dataset import resolve_dataset
 from codecbench.image import read_image
 from codecbench.leaderboard import leaderboard
 from codecbench.results import ResultStore, RowKey, config_json
-from codecbench.runner import Runner, bits_per_pixel, plan_units
+from codecbench.runner import Runner, plan_units
+from codecbench.unit import bits_per_pixel
 
 
 def jpeg():
