@@ -1,20 +1,43 @@
-"""Helpers for testing codecbench and its plugins (also a pytest plugin: ``pytest11``).
+"""The test kit for codecbench plugins (also a pytest plugin: ``pytest11``, so its fixture loads).
 
-``check_codec(codec)`` asserts the codec contract on synthetic images;
-``check_thread_independence(codec, image, point)`` that a learned codec's bytes and images do not
-depend on torch's thread count; the ``registered_plugin`` fixture registers a plugin object for one
-test and always unregisters it.
+A plugin's test suite asserts the contracts in one line each::
+
+    from codecbench.testing import check_checkpoint_manifest, check_damaged_streams, check_learned_codec
+
+    def test_round_trip(): check_learned_codec(MyCodec())
+    def test_damaged_streams(): check_damaged_streams(MyCodec())
+    def test_shipped_checkpoints(): check_checkpoint_manifest(MyCodec())
+
+* :func:`check_codec`: the codec contract on synthetic images (any codec);
+* :func:`check_learned_codec`: that, plus the learned container (codec name, checkpoint id, image
+  size, symbol digest) and an image whose sides are not multiples of the model's stride;
+* :func:`check_damaged_streams`: every :func:`damaged_streams` copy of a real stream (truncated,
+  flipped, forged with a valid CRC) raises ``BitstreamError``, and the intact one still decodes;
+* :func:`check_checkpoint_manifest`: the shipped checkpoints' TOML manifest (fields, points
+  ``1..k``, files and sha256, the codec each was exported for) and, with ``load=True``, that
+  every checkpoint loads strictly into the model;
+* :func:`check_thread_independence`: a learned codec's bytes and images do not depend on torch's
+  thread count;
+* :func:`synthetic_image`; :func:`registered` registers a plugin object (a module or any object
+  with ``@hookimpl`` functions) for a ``with`` block, as if it were installed, so ``codecbench``
+  commands invoked in-process see it; the ``registered_plugin`` fixture does so for one test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from codecbench.codec import Codec, check_image_array
-from codecbench.plugins import registered_plugin as _registered_plugin
+from codecbench.errors import BitstreamError
+from codecbench.plugins import registered_plugin as registered
+
+if TYPE_CHECKING:
+    from codecbench.learned import LearnedCodec
 
 
 def synthetic_image(height: int = 64, width: int = 96, seed: int = 0) -> np.ndarray:
@@ -78,13 +101,106 @@ def check_codec(codec: Codec, image: np.ndarray | None = None) -> None:
     assert sizes[0] <= sizes[1], f"{codec.name}: highest point gives fewer bytes than lowest"
 
 
+def check_learned_codec(codec: LearnedCodec, image: np.ndarray | None = None) -> None:
+    """:func:`check_codec`, then, at every point, that the container names the codec, the
+    checkpoint serving that point and the image size, carries the symbol digest, and that an
+    image whose sides are not multiples of ``codec.stride`` comes back at its own size."""
+    from codecbench.learned import Bitstream
+
+    image = synthetic_image() if image is None else image
+    check_codec(codec, image)
+    odd = synthetic_image(codec.stride + 7, 2 * codec.stride - 3, seed=1)
+    for point in codec.points:
+        for picture in (image, odd):
+            data = codec.encode(picture, point)
+            container = Bitstream.from_bytes(data, codec=codec.name)
+            assert container.checkpoint == codec.model_for_point(point).checkpoint, \
+                f"{codec.name}: point {point} is not coded by its own checkpoint"
+            assert (container.height, container.width) == picture.shape[:2]
+            assert container.symbol_digest is not None, f"{codec.name}: no digest of the coded symbols"
+            assert codec.decode(data).shape == picture.shape, f"{codec.name}: decoded size differs"
+
+
+def damaged_streams(data: bytes) -> dict[str, bytes]:
+    """Damaged copies of a learned codec's stream ``data``, named by what was done to them.
+
+    Some break the bytes (the CRC or the length fields catch them); the others are forgeries with
+    a valid CRC: another codec's name, an unknown checkpoint, the image size swapped (a latent
+    shape that does not match it), a stream dropped."""
+    from codecbench.learned import Bitstream
+
+    container = Bitstream.from_bytes(data)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x40
+    return {
+        "empty": b"",
+        "header only": data[:8],
+        "truncated by half": data[: len(data) // 2],
+        "last byte missing": data[:-1],
+        "trailing byte": data + b"\0",
+        "one bit flipped": bytes(flipped),
+        "another codec's name": replace(container, codec=container.codec + "-other").to_bytes(),
+        "unknown checkpoint": replace(container, checkpoint="0" * 16).to_bytes(),
+        "size swapped": replace(container, height=container.width, width=container.height).to_bytes(),
+        "stream dropped": replace(container, streams=container.streams[:-1]).to_bytes(),
+    }
+
+
+def check_damaged_streams(codec: LearnedCodec, image: np.ndarray | None = None) -> None:
+    """Assert that every :func:`damaged_streams` copy of ``codec``'s stream of a non-square
+    ``image`` at its first point raises ``BitstreamError`` (never another error, never an image),
+    and that the intact stream decodes afterwards."""
+    image = synthetic_image() if image is None else image
+    assert image.shape[0] != image.shape[1], "check_damaged_streams needs a non-square image"
+    data = codec.encode(image, codec.points[0])
+    for what, damaged in damaged_streams(data).items():
+        try:
+            codec.decode(damaged)
+        except BitstreamError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - the assertion names it
+            raise AssertionError(f"{codec.name}: a stream with {what} raised {type(exc).__name__} "
+                                 f"({exc}), not BitstreamError") from exc
+        raise AssertionError(f"{codec.name}: a stream with {what} decoded without an error")
+    assert codec.decode(data).shape == image.shape
+
+
+def check_checkpoint_manifest(codec: LearnedCodec, load: bool = True) -> None:
+    """Assert that ``codec``'s shipped checkpoints are declared and shipped as the toolkit reads them.
+
+    The manifest exists and declares points ``1..k`` in order under distinct names, each with a
+    ``training_command`` (a ``codecbench train`` command) and a ``budget``; each file exists and
+    matches its sha256, loads as tensors and plain values, and, when exported by ``codecbench
+    train``, was trained for this codec (or one of its ``checkpoint_codecs``). With ``load``,
+    every point's model is built and loaded strictly."""
+    from codecbench.learned import is_exported, read_checkpoint, sha256_of
+
+    assert codec.manifest is not None and codec.manifest.is_file(), f"{codec.name}: no manifest"
+    specs = codec.shipped_checkpoints()
+    assert specs, f"{codec.name}: {codec.manifest} declares no checkpoint"
+    assert [spec.point for spec in specs] == list(range(1, len(specs) + 1)), \
+        f"{codec.name}: points {[spec.point for spec in specs]} are not 1..{len(specs)}"
+    assert len({spec.name for spec in specs}) == len(specs), f"{codec.name}: duplicate checkpoint names"
+    for spec in specs:
+        assert "codecbench train" in spec.training_command and spec.budget, \
+            f"{spec.name}: training_command and budget say how it was made"
+        assert spec.file.is_file(), f"{spec.name}: {spec.file} is missing"
+        assert sha256_of(spec.file) == spec.sha256, f"{spec.name}: {spec.file} does not match its sha256"
+        payload = read_checkpoint(spec.file, spec.sha256)
+        if is_exported(payload):
+            assert payload["codec"] in (codec.name, *codec.checkpoint_codecs), \
+                f"{spec.name}: exported for codec {payload['codec']!r}"
+    if load:
+        codec.load()
+
+
 @pytest.fixture
 def registered_plugin() -> Iterator[Callable[[object, str], object]]:
     """Register plugin objects for one test: ``registered_plugin(module_or_object, "name")``."""
     stack = []
 
     def register(plugin: object, name: str) -> object:
-        ctx = _registered_plugin(plugin, name)
+        ctx = registered(plugin, name)
         ctx.__enter__()
         stack.append(ctx)
         return plugin

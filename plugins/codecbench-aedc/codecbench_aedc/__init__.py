@@ -11,35 +11,24 @@ Points ``1..k`` are the shipped checkpoints (``checkpoints/aedc.toml``), ordered
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import fields
 from typing import Any, Callable
 
 from torch import nn
 
 from codecbench import Codec, hookimpl
-from codecbench.errors import CodecError
-from codecbench.learned import LearnedCodec, TrainingTask, shipped_checkpoints_dir
-from codecbench.learned.padding import padded_size
+from codecbench.learned import (
+    LearnedCodec,
+    TrainingTask,
+    padded_size,
+    shipped_checkpoints_dir,
+    split_model_config,
+    training_options,
+    with_training_options,
+)
 
 ARCHITECTURE_KEYS = ("C", "L", "width", "res_blocks", "learned_centres")
 LATENT_STRIDE = 16
-
-
-def checkpoints_dir() -> Path:
-    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
-    return shipped_checkpoints_dir(__file__)
-
-
-def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(architecture, loss settings)`` from a model config."""
-    from codecbench_aedc.training import LossSettings
-
-    known = set(ARCHITECTURE_KEYS) | set(LossSettings.__dataclass_fields__) - {"lambda_mse"}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise CodecError(f"Unknown AEDC model options {unknown}; expected some of {sorted(known)}")
-    architecture = {k: v for k, v in config.items() if k in ARCHITECTURE_KEYS}
-    return architecture, {k: v for k, v in config.items() if k not in ARCHITECTURE_KEYS}
 
 
 class AEDCCodec(LearnedCodec):
@@ -47,7 +36,7 @@ class AEDCCodec(LearnedCodec):
     description = "AEDC (Agustsson et al. 2019): L-centre /16 latent, multi-scale GAN, trained here"
     # Images are padded to 32 so that the /16 latent is at least 2x2 (instance norm needs >1 value).
     stride = 32
-    manifest = checkpoints_dir() / "aedc.toml"
+    manifest = shipped_checkpoints_dir(__file__) / "aedc.toml"
     default_lmbda = 10.0  # the paper's MSE weight
     # The paper's sizes: widths 60..960, 9 residual blocks, L = 5 fixed centres; C = 8 (0.073 bpp).
     model_config: Mapping[str, Any] = {"C": 8, "L": 5, "width": 60, "res_blocks": 9}
@@ -58,16 +47,16 @@ class AEDCCodec(LearnedCodec):
 
     def build_model(self, **config: Any) -> nn.Module:
         from codecbench_aedc.model import AEDCModel
+        from codecbench_aedc.training import LossSettings
 
-        architecture, loss_options = split_config(config)
-        model = AEDCModel(**architecture)
-        model.loss_options = loss_options  # read by training_task(); not part of the weights
-        return model
+        training = [f.name for f in fields(LossSettings) if f.name != "lambda_mse"]  # lambda: --lambda
+        architecture, options = split_model_config("AEDC", config, ARCHITECTURE_KEYS, training)
+        return with_training_options(AEDCModel(**architecture), options)
 
     def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
         from codecbench_aedc.training import AEDCTask, LossSettings
 
-        settings = LossSettings(lambda_mse=lmbda, **getattr(model, "loss_options", {}))
+        settings = LossSettings(lambda_mse=lmbda, **training_options(model))
         return AEDCTask(model, settings, self.stride)
 
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:

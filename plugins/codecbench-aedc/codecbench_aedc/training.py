@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codecbench.errors import CodecError
+from codecbench import CodecError
 from codecbench.learned import TrainingTask, crop_to, pad_to_stride
 from codecbench_aedc.discriminator import MultiScaleDiscriminator
 
