@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import shlex
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from codecbench import plugins
-from codecbench.cli import (
-    cli,
+from codecbench.cli.options import (
+    codec_options,
+    command_line,
+    data_dir_option,
+    dataset_option,
     db_option,
-    handle_errors,
-    parse_options,
+    limit_option,
     positive_bpp,
     split_names,
     threads_option,
+    weights_dir_option,
 )
 from codecbench.cli.run import format_value, select_codecs, select_metrics
 from codecbench.dataset import resolve_dataset
+from codecbench.hookspecs import hookimpl
 from codecbench.results import ResultStore, default_db_path
 
 if TYPE_CHECKING:
@@ -30,11 +31,10 @@ if TYPE_CHECKING:
 SHOWN = ["curve", "n", "bpp", "match"]  # text formats: these, then the metric columns
 
 
-@cli.command("compare")
+@click.command("compare")
 @click.option("--bpp", "target", type=float, required=True, callback=positive_bpp,
               help="Target rate in bits per pixel (e.g. 0.03 or 0.5).")
-@click.option("--dataset", "-d", "dataset_name", default="kodak", show_default=True,
-              help="Dataset name, or folder:PATH.")
+@dataset_option()
 @click.option("--codecs", "-c", "codec_names", default=None,
               help="Comma-separated codecs (default: those with results on the dataset in the "
                    "database).")
@@ -50,23 +50,18 @@ SHOWN = ["curve", "n", "bpp", "match"]  # text formats: these, then the metric c
 @click.option("--no-probe", is_flag=True,
               help="Answer from stored points only: encode nothing (metrics missing at the chosen "
                    "points are still computed from the stored bitstreams).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder holding datasets (default: $CODECBENCH_DATA, then the user cache).")
-@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of local metric weights (default: $CODECBENCH_WEIGHTS).")
-@click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Codec option, repeatable (compares that configuration only).")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Use only the first N images of the dataset.")
+@data_dir_option
+@weights_dir_option
+@codec_options("Codec option, repeatable (compares that configuration only).")
+@limit_option
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True, help="Output format of the comparison table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @threads_option
 @db_option
-@handle_errors
 def compare_command(target: float, dataset_name: str, codec_names: str | None, every: bool,
                     metric_names: str, tolerance: float, no_probe: bool, data_dir: Path | None,
-                    weights_dir: Path | None, option_pairs: tuple[str, ...], limit: int | None,
+                    options: dict[str, str], limit: int | None,
                     fmt: str, quiet: bool, db: Path | None) -> None:
     """Compare codecs at one rate, answering from the results database where it can.
 
@@ -84,9 +79,6 @@ def compare_command(target: float, dataset_name: str, codec_names: str | None, e
     """
     from codecbench.compare import Curve, default_codecs, rate_matched, stored_curves
 
-    if weights_dir is not None:
-        os.environ["CODECBENCH_WEIGHTS"] = str(weights_dir)
-    options = parse_options(option_pairs)
     metrics = select_metrics(split_names(metric_names))
     dataset = resolve_dataset(dataset_name, plugins.datasets().items)
     path = db or default_db_path()
@@ -108,7 +100,7 @@ def compare_command(target: float, dataset_name: str, codec_names: str | None, e
         else:
             rows = store.frame(dataset.name, names)
             curves = [curve for codec in codecs for curve in stored_curves(codec, rows)]
-        command = "codecbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = command_line()
         result = rate_matched(store, curves, dataset, images, target, metrics, tolerance=tolerance,
                               probe=not no_probe, progress=not quiet, command=command)
     table, ranked_by = ranked(result.table, metrics)
@@ -190,3 +182,7 @@ def legend(target: float, tolerance: float) -> list[str]:
         f"{target:g} bpp, linear in log(bpp); '-' outside the measured range (not extrapolated).",
     ]
 
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(compare_command)

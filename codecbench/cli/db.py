@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
-from codecbench.cli import cli, db_option, handle_errors
+from codecbench.cli.options import db_option
 from codecbench.codec import format_point
+from codecbench.hookspecs import hookimpl
 from codecbench.results import ResultStore, StoreCheck, default_db_path
 
 
-@cli.group("db")
+@click.group("db")
 def db_group() -> None:
     """Check or back up the results database (read-only: both work on a read-only store)."""
 
@@ -42,7 +43,6 @@ def check_record(report: StoreCheck) -> dict[str, object]:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
 @db_option
-@handle_errors
 def check_command(fmt: str, db: Path | None) -> None:
     """SQLite's integrity check, row counts, metric values without a row, bitstreams that no
     longer match their checksum, and the units claimed by runs (live or left by a dead process).
@@ -83,7 +83,6 @@ def check_command(fmt: str, db: Path | None) -> None:
 @db_group.command("backup")
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
 @db_option
-@handle_errors
 def backup_command(dest: Path, db: Path | None) -> None:
     """Copy the results database to the new file DEST, consistently.
 
@@ -97,3 +96,8 @@ def backup_command(dest: Path, db: Path | None) -> None:
         written = store.backup(dest)
     size = written.stat().st_size / 1e6
     click.echo(f"Backed up {path} to {written} ({size:.1f} MB)")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(db_group)

@@ -8,8 +8,16 @@ from typing import Any
 import click
 
 from codecbench import plugins
-from codecbench.cli import cli, db_option, handle_errors, positive_bpp, split_names, threads_option
+from codecbench.cli.options import (
+    data_dir_option,
+    dataset_option,
+    db_option,
+    positive_bpp,
+    split_names,
+    threads_option,
+)
 from codecbench.dataset import resolve_dataset
+from codecbench.hookspecs import hookimpl
 from codecbench.report.presets import PRESETS
 from codecbench.results import ResultStore, default_db_path
 
@@ -25,11 +33,10 @@ def crop_position(ctx: click.Context, param: click.Parameter, value: str | None)
     return x, y
 
 
-@cli.command("report")
+@click.command("report")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: reports/<dataset>).")
-@click.option("--dataset", "-d", "dataset_name", default="kodak", show_default=True,
-              help="Dataset name, or folder:PATH (its images are read for the visual comparison).")
+@dataset_option("Dataset name, or folder:PATH (its images are read for the visual comparison).")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="Named option set; 'paper': " + PRESETS["paper"].description + ". Options given "
                    "explicitly override it.")
@@ -51,11 +58,9 @@ def crop_position(ctx: click.Context, param: click.Parameter, value: str | None)
               help="Top-left corner of the crop (default: centred).")
 @click.option("--zoom", type=click.IntRange(min=1, max=16), default=None,
               help="Enlargement of the crops, nearest neighbour (no smoothing) [default: 2].")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder holding datasets (default: $CODECBENCH_DATA, then the user cache).")
+@data_dir_option
 @threads_option
 @db_option
-@handle_errors
 def report_command(out: Path | None, dataset_name: str, preset: str | None, target: float | None,
                    codec_names: str | None, anchor: str | None, log_bpp: bool | None,
                    n_visual: int | None, image_names: str | None, crop: int | None,
@@ -97,3 +102,8 @@ def report_command(out: Path | None, dataset_name: str, preset: str | None, targ
                              codec_names=names, log_bpp=pick(log_bpp, "log_bpp", None),
                              crop_at=crop_at, image_names=visual_names or None)
     click.echo(f"Report written to {index}")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(report_command)

@@ -11,32 +11,31 @@ from typing import Any
 import click
 
 from codecbench import plugins
-from codecbench.cli import (
-    cli,
+from codecbench.cli.options import (
+    codec_options,
     command_line,
+    data_dir_option,
+    dataset_option,
     db_option,
     finite,
-    handle_errors,
-    parse_options,
+    limit_option,
     parse_points,
     split_names,
     threads_option,
+    weights_dir_option,
 )
 from codecbench.codec import Codec, format_point
 from codecbench.dataset import ManifestDataset, resolve_dataset
 from codecbench.errors import CodecError, CodecUnavailableError
-from codecbench.leaderboard import leaderboard
+from codecbench.hookspecs import hookimpl
 from codecbench.results import ResultStore, default_db_path
 
 
-@cli.command("list")
+@click.command("list")
 @click.argument("what", type=click.Choice(["all", "codecs", "datasets", "metrics"]), default="all")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder holding datasets, for their availability (default: $CODECBENCH_DATA, "
-                   "then the user cache).")
-@handle_errors
+@data_dir_option
 def list_command(what: str, fmt: str, data_dir: Path | None) -> None:
     """List codecs, datasets and metrics, with their availability.
 
@@ -143,8 +142,7 @@ def metric_rows() -> list[dict[str, Any]]:
     return rows
 
 
-@cli.command("plugins")
-@handle_errors
+@click.command("plugins")
 def plugins_command() -> None:
     """Show loaded plugins as JSON: name, distribution, version and hooks (and those that failed
     to load, with their error)."""
@@ -238,8 +236,9 @@ def execution_options(func: Any) -> Any:
     """``--jobs``, ``--executor``, ``--ray-address``, ``--timeout`` and ``--retries``."""
     options = [
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-                     help="Worker processes (default: the number of CPUs, at most 8; with "
-                          "--executor ray: the cluster's CPUs). 1 runs in this process."),
+                     help="Worker processes (default: the number of CPUs, at most 8 and as many "
+                          "as the memory available fits; with --executor ray: the cluster's "
+                          "CPUs). 1 runs in this process."),
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
                      show_default=True, help="Where units run: worker processes on this machine, "
                                              "or a Ray cluster (pip install 'codecbench[ray]')."),
@@ -258,45 +257,28 @@ def execution_options(func: Any) -> Any:
     return func
 
 
-def runner_settings(jobs: int | None, executor: str, ray_address: str | None,
-                    timeout: float | None, retries: int) -> dict[str, Any]:
-    """Keyword arguments for :class:`~codecbench.runner.Runner` from the execution options."""
-    from codecbench.executors import default_jobs
-
-    if jobs is None and executor == "local":
-        jobs = default_jobs()
-    return {"jobs": jobs, "executor": executor, "ray_address": ray_address, "timeout": timeout,
-            "retries": retries}
-
-
-@cli.command("run")
+@click.command("run")
 @click.option("--codec", "-c", "codec_names", required=True,
               help="Codec name, or several separated by commas (see `codecbench list codecs`).")
-@click.option("--dataset", "-d", "dataset_name", default="kodak", show_default=True,
-              help="Dataset name, or folder:PATH.")
+@dataset_option()
 @click.option("--points", "-p", default=None,
               help="Comma-separated operating points (quality knob values); default: the codec's sweep.")
 @click.option("--metrics", "-m", "metric_names", default="psnr,ms-ssim", show_default=True,
               help="Comma-separated metric names (see `codecbench list metrics`).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder holding datasets (default: $CODECBENCH_DATA, then the user cache).")
-@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of local metric weights (default: $CODECBENCH_WEIGHTS).")
+@data_dir_option
+@weights_dir_option
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint file for a learned codec (same as -o weights=PATH).")
-@click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Codec option, repeatable (e.g. -o subsampling=444).")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Use only the first N images of the dataset.")
+@codec_options()
+@limit_option
 @click.option("--no-download", is_flag=True, help="Never download a dataset; fail if missing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no leaderboard.")
 @execution_options
 @threads_option
 @db_option
-@handle_errors
 def run_command(codec_names: str, dataset_name: str, points: str | None, metric_names: str,
-                data_dir: Path | None, weights_dir: Path | None, weights: Path | None,
-                option_pairs: tuple[str, ...], limit: int | None, no_download: bool, quiet: bool,
+                data_dir: Path | None, weights: Path | None,
+                options: dict[str, str], limit: int | None, no_download: bool, quiet: bool,
                 jobs: int | None, executor: str, ray_address: str | None, timeout: float | None,
                 retries: int, db: Path | None) -> None:
     """Benchmark codecs on a dataset; results go to the results database.
@@ -307,9 +289,6 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
     """
     from codecbench.runner import Runner, plan_units
 
-    if weights_dir is not None:
-        os.environ["CODECBENCH_WEIGHTS"] = str(weights_dir)
-    options = parse_options(option_pairs)
     if weights is not None:
         options["weights"] = str(weights)
     codecs = select_codecs(split_names(codec_names), options)
@@ -319,7 +298,8 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
     point_map = {c.name: parse_points(c, points) for c in codecs}
     with ResultStore(db) as store:
         runner = Runner(store, metrics, progress=not quiet,
-                        **runner_settings(jobs, executor, ray_address, timeout, retries))
+                        jobs=jobs, executor=executor, ray_address=ray_address, timeout=timeout,
+                        retries=retries)
         units = plan_units(codecs, dataset, images, point_map)
         command = command_line()
         try:
@@ -331,6 +311,8 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
                        f"resume:\n  {command}", err=True)
             raise SystemExit(130) from None
         if not quiet:
+            from codecbench.leaderboard import leaderboard
+
             board = leaderboard(store.frame(dataset.name, [c.name for c in codecs]),
                                 store.set_frame(dataset.name))
             click.echo(format_table(board))
@@ -375,7 +357,7 @@ def format_table(board: "pandas.DataFrame") -> str:  # noqa: F821
     return "\n".join(lines)
 
 
-@cli.command("results")
+@click.command("results")
 @click.option("--dataset", "-d", default=None, help="Only this dataset.")
 @click.option("--codec", "-c", "codec_names", default=None, help="Only these codecs (comma list).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -383,10 +365,11 @@ def format_table(board: "pandas.DataFrame") -> str:  # noqa: F821
 @click.option("--per-image", is_flag=True, help="One row per image instead of the leaderboard.")
 @click.option("--failed", is_flag=True, help="List failed rows with their errors.")
 @db_option
-@handle_errors
 def results_command(dataset: str | None, codec_names: str | None, fmt: str, per_image: bool,
                     failed: bool, db: Path | None) -> None:
     """Show stored results as a leaderboard (mean bpp and metrics per codec and point)."""
+    from codecbench.leaderboard import leaderboard
+
     path = db or default_db_path()
     if not path.exists():
         raise click.ClickException(f"No results database at {path}; run `codecbench run` first.")
@@ -405,3 +388,8 @@ def results_command(dataset: str | None, codec_names: str | None, fmt: str, per_
     else:
         click.echo(format_table(table))
 
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    for command in (list_command, plugins_command, run_command, results_command):
+        cli.add_command(command)

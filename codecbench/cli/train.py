@@ -13,9 +13,10 @@ from typing import Any
 import click
 
 from codecbench import plugins
-from codecbench.cli import cli, command_line, handle_errors, parse_options
+from codecbench.cli.options import command_line, parse_options
 from codecbench.codec import Codec
 from codecbench.errors import CodecError
+from codecbench.hookspecs import hookimpl
 
 
 def parse_milestones(value: str | None) -> tuple[int, ...] | None:
@@ -115,7 +116,7 @@ def interrupted_message(out: Path, before: int | None, command: str) -> str:
     return f"{head} Rerun the same command to resume:\n  {command}"
 
 
-@cli.command("train", cls=TrainCommand)
+@click.command("train", cls=TrainCommand)
 @click.argument("codec_name", metavar="CODEC")
 @click.option("--data", required=True, multiple=True,
               type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -160,7 +161,6 @@ def interrupted_message(out: Path, before: int | None, command: str) -> str:
 @click.option("--export-half", is_flag=True,
               help="Store model.pt's weights in float16 (half the size; for shipping).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@handle_errors
 def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path | None, val_count: int | None,
                   preset: str | None, lmbda: float | None, steps: int | None,
                   max_minutes: float | None, batch_size: int | None, crop: int | None,
@@ -234,3 +234,8 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
                    f"compile {result.throughput['compile']})")
     click.echo(f"checkpoint: {result.model_path} (use: codecbench run --codec {codec.name} "
                f"--weights {result.model_path})")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(train_command)

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from codecbench.cli import handle_errors
-
 
 @click.command("fit-ot")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
@@ -46,7 +44,6 @@ from codecbench.cli import handle_errors
 @click.option("--save-every", type=click.IntRange(min=1), default=25, show_default=True,
               help="Save the solver state every N steps.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@handle_errors
 def fit_ot_command(checkpoint: Path | None, data: tuple[Path, ...], latents: Path | None, out: Path,
                    crop: int, count: int, steps: int, rel_tol: float, samples: int, max_samples: int,
                    lr: float, stall_lr_factor: float, source: str, device: str, threads: int | None, seed: int,
