@@ -1,8 +1,10 @@
 import math
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from codecbench.errors import StoreError
 from codecbench.results import ResultStore, RowKey, config_json
 
 
@@ -39,8 +41,9 @@ def test_rows_persist_across_connections(tmp_path: Path) -> None:
 
 def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     with ResultStore(tmp_path / "r.sqlite") as store:
-        with pytest.raises(Exception):
+        with pytest.raises(StoreError, match="CHECK constraint failed: status") as err:
             store.put(key(), run_id="r1", status="not-a-status")
+        assert isinstance(err.value.__cause__, sqlite3.IntegrityError)
         assert store.get(key()) is None
 
 

@@ -210,10 +210,6 @@ class OTMap:
                                              self.config.target_chunk)[1]
         return index
 
-    def transport(self, x: torch.Tensor) -> torch.Tensor:
-        """The plain OT map: each source point goes to the target of its cell."""
-        return self.targets[self.cells(x)]
-
 
 @dataclass(frozen=True)
 class Verification:
