@@ -1,6 +1,6 @@
 """codecbench: benchmark image codecs, classical and learned, with one metric engine.
 
-The public API for plugin authors: :class:`Codec`, :class:`Metric`, :class:`Dataset` and
+The public API for plugin authors: :class:`Codec`, :class:`Metric` (with its :class:`Column`), :class:`Dataset` and
 ``hookimpl``. See the README's "Write your own codec plugin" section.
 """
 
@@ -16,11 +16,12 @@ from codecbench.errors import (
     MetricError,
 )
 from codecbench.hookspecs import hookimpl
-from codecbench.metrics import Metric
+from codecbench.metric import Column, Metric
 
 __all__ = [
     "BitstreamError",
     "Codec",
+    "Column",
     "CodecError",
     "CodecUnavailableError",
     "CodecbenchError",

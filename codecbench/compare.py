@@ -292,7 +292,8 @@ def probe_curve(store: ResultStore, curve: Curve, dataset: Dataset, images: Sequ
             step = [(s, _next_point(knob, hints, s, target)) for s in active]
             units = [WorkUnit(curve.codec, point, s.image, _key(curve, dataset, s.image, point))
                      for s, point in step]
-            failures.extend(runner.run(units, command=command).failures)
+            with store.probing():  # probes stay probes while the search reads them back
+                failures.extend(runner.run(units, command=command).failures)
             store.mark_probes([u.key for u in units if u.key.point not in sweep])
             for (search, point), unit in zip(step, units):
                 search.probes += 1
@@ -334,8 +335,9 @@ def measure_points(store: ResultStore, curve: Curve, dataset: Dataset, images: S
 
     try:
         image_metrics = [m for m in metrics if m.kind == "image"]
-        return len(units), Runner(store, image_metrics, progress=False, on_unit=advanced).run(
-            units, command=command).failures
+        with store.probing():  # measuring a probe at the target keeps it a probe
+            return len(units), Runner(store, image_metrics, progress=False, on_unit=advanced).run(
+                units, command=command).failures
     finally:
         bar.close()
 

@@ -62,9 +62,14 @@ def leaderboard(
     Per-image PSNR is averaged as CompressAI does. Dataset-level metrics are joined as they are.
     With ``confidence`` (e.g. 0.95), each mean column ``c`` gets a ``c-ci`` column: the half-width
     of its Student-t confidence interval over the images. Rate-search probes (see
-    :func:`without_probes`) are left out unless ``probes`` is true.
+    :func:`without_probes`) are left out unless ``probes`` is true; then a ``probe`` column says
+    which points are probes only.
     """
-    if not probes:
+    probe_points = None
+    if probes and "probe" in rows.columns and not rows.empty:
+        probe_points = rows.assign(probe=rows["probe"].fillna(False).astype(bool)).groupby(
+            KEYS, dropna=False)["probe"].all()
+    elif not probes:
         rows = without_probes(rows)
     if rows.empty:
         return pd.DataFrame(columns=KEYS + ["n", "failed", "bpp"])
@@ -81,6 +86,8 @@ def leaderboard(
         halfwidths = ok.groupby(KEYS, dropna=False)[value_cols].agg(
             lambda v: confidence_halfwidth(v, confidence))
         board = board.join(halfwidths.add_suffix("-ci"))
+    if probe_points is not None:
+        board = board.join(probe_points)
     board = board.reset_index()
     if set_values is not None and not set_values.empty:
         board = board.merge(set_values, on=KEYS, how="left")

@@ -2,9 +2,11 @@
 
 A curve is one codec with one configuration (its ``curve`` label tells codec options apart; without
 that column, the codec name). Lines are styled by codec ``family`` (solid for traditional, dashed
-for learned codecs), never by a list of codec names; colour tells curves apart, and the legend
-lists the curve labels only. The bpp axis is logarithmic for low rates (:func:`wants_log_bpp`) and
-starts at the lowest rate any curve reaches.
+for learned codecs, dotted with crosses for published curves), never by a list of codec names;
+colour tells curves apart, and the legend lists the curve labels only. Which metric columns get a
+plot, and their axis labels, come from the metrics' :class:`~codecbench.metric.Column`
+declarations. The bpp axis is logarithmic for low rates (:func:`wants_log_bpp`) and starts at the
+lowest rate any curve reaches.
 """
 
 from __future__ import annotations
@@ -16,18 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-# (column, axis label, higher is better)
-CURVES: tuple[tuple[str, str, bool], ...] = (
-    ("psnr", "PSNR (dB)", True),
-    ("ms-ssim-db", "MS-SSIM (dB)", True),
-    ("lpips", "LPIPS (lower is better)", False),
-    ("lpips-vgg", "LPIPS-VGG (lower is better)", False),
-    ("st-lpips", "ST-LPIPS (lower is better)", False),
-    ("fid", "FID on 256x256 patches (lower is better)", False),
-    ("kid", "KID on 256x256 patches (lower is better)", False),
-)
-FAMILY_DASHES = {"traditional": (), "learned": (4, 2), "unknown": (1, 1)}
-FAMILY_MARKERS = {"traditional": "o", "learned": "s", "unknown": "^"}
+from codecbench.metric import Column, registered_columns
+
+FAMILY_DASHES = {"traditional": (), "learned": (4, 2), "published": (1, 2), "unknown": (1, 1)}
+FAMILY_MARKERS = {"traditional": "o", "learned": "s", "published": "x", "unknown": "^"}
 FORMATS = ("png", "svg")
 LOW_RATE = 0.1  # below this target or lowest rate, the bpp axis is logarithmic by default
 
@@ -128,10 +122,12 @@ def plot_curve(frame: pd.DataFrame, metric: str, label: str, out_stem: Path,
 
 
 def plot_all(board: pd.DataFrame, families: Mapping[str, str], out_dir: Path,
-             dataset: str = "", *, log_bpp: bool | None = None,
-             target: float | None = None) -> list[Plot]:
+             dataset: str = "", *, columns: Mapping[str, Column] | None = None,
+             log_bpp: bool | None = None, target: float | None = None) -> list[Plot]:
     """Every RD / rate-perception plot for which ``board`` has values, written into ``out_dir``.
 
+    ``columns``: the metric columns that may be plotted, in order, with their axis labels
+    (default: every registered metric's; those with ``plotted`` false are left out).
     ``log_bpp``: a logarithmic bpp axis (default: :func:`wants_log_bpp`). Every plot's bpp axis
     spans the rates of all curves, from the lowest any of them reaches.
     """
@@ -143,11 +139,12 @@ def plot_all(board: pd.DataFrame, families: Mapping[str, str], out_dir: Path,
     bpp_range = bpp_limits(rates, log_bpp)
     colors = codec_colors(frame["curve"])
     plots = []
-    for metric, label, _ in CURVES:
-        if metric not in frame.columns or frame[metric].notna().sum() == 0:
+    columns = registered_columns() if columns is None else columns
+    for metric, column in columns.items():
+        if not column.plotted or metric not in frame.columns or frame[metric].notna().sum() == 0:
             continue
-        title = f"{dataset}: bpp vs {label.split(' (')[0]}" if dataset else ""
-        files = plot_curve(frame, metric, label, out_dir / f"rd-{metric}", title, colors=colors,
+        title = f"{dataset}: bpp vs {column.label}" if dataset else ""
+        files = plot_curve(frame, metric, column.axis_label(), out_dir / f"rd-{metric}", title, colors=colors,
                            log_bpp=log_bpp, bpp_range=bpp_range, target=target)
         plots.append(Plot(metric, title or metric, files))
     return plots

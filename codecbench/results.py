@@ -8,7 +8,14 @@ rows so that reconstructions can be regenerated (for new metrics or reports) wit
 A row's ``probe`` flag marks a rate search's probe (``codecbench compare`` bisecting a continuous
 knob between the points of a codec's sweep): it is stored and reused like any row, but the
 leaderboard leaves it out. Stores written before the flag existed are migrated on opening (their
-rows are not probes).
+rows are not probes). Compare writes inside :meth:`ResultStore.probing`; a runner that asks for a
+probe's unit outside it (``codecbench run -p`` at that point) makes it a benchmark row: the flag
+is cleared as the row is read for it.
+
+**Checkpoints.** A row of a codec configured with ``weights`` (a learned codec given the user's
+checkpoint files, ``--weights PATH[,PATH...]``) stores each file's absolute path and sha256
+(``weights_files``, JSON), read back by :meth:`ResultStore.weights_files`, so a report can find
+the exact files that coded it, or name them.
 
 **Identity by content.** A row stores the sha256 of the image file it was computed from
 (``image_sha256``). The runner passes the file's current hash to :meth:`ResultStore.get`, which
@@ -96,6 +103,7 @@ CREATE TABLE IF NOT EXISTS results (
     probe INTEGER NOT NULL DEFAULT 0,
     image_sha256 TEXT,
     stream_sha256 TEXT,
+    weights_files TEXT,
     UNIQUE (dataset, image, codec, codec_version, point, config)
 );
 CREATE TABLE IF NOT EXISTS metric_values (
@@ -145,6 +153,7 @@ ADDED_COLUMNS = {
     "probe": "INTEGER NOT NULL DEFAULT 0",
     "image_sha256": "TEXT",
     "stream_sha256": "TEXT",
+    "weights_files": "TEXT",
 }
 
 KEY_WHERE = "dataset=? AND image=? AND codec=? AND codec_version=? AND point=? AND config=?"
@@ -163,6 +172,27 @@ def config_json(config: Mapping[str, Any]) -> str:
 def stream_checksum(stream: bytes) -> str:
     """The checksum stored with a bitstream: its hex sha256."""
     return hashlib.sha256(stream).hexdigest()
+
+
+def weights_files(config: str) -> str | None:
+    """JSON list of ``{"path", "sha256"}`` for the files of a configuration's ``weights`` option
+    (absolute paths; ``sha256`` ``None`` for a file that cannot be read), or ``None`` without it."""
+    from codecbench.files import cached_sha256
+
+    try:
+        given = json.loads(config).get("weights") if config else None
+    except (ValueError, AttributeError):
+        return None
+    files = []
+    for name in str(given or "").split(","):
+        if name.strip():
+            path = Path(name.strip()).expanduser().absolute()
+            try:
+                digest: str | None = cached_sha256(path)
+            except OSError:
+                digest = None
+            files.append({"path": str(path), "sha256": digest})
+    return json.dumps(files) if files else None
 
 
 @dataclass(frozen=True)
@@ -366,6 +396,7 @@ class ResultStore:
         self._claimed = False  # whether it ever claimed (only then has it claims to release)
         self._said: set[tuple[str, ...]] = set()  # one log line per changed image or damaged row
         self._seen: dict[int, tuple[Any, ...]] = {}  # row id -> (key, attempts) as get() read it
+        self._probing = False  # inside probing(): compare's rate search is writing
         self.read_only = (not _writable(self.path)) if read_only is None else read_only
         self.conn: sqlite3.Connection | None = None
         try:
@@ -462,6 +493,17 @@ class ResultStore:
     def _transaction(self) -> "_Transaction":
         return _Transaction(self.conn)
 
+    @contextmanager
+    def probing(self) -> Iterator[None]:
+        """Within the block, runs on this store are a rate search's (``compare``): reading a probe
+        row for a unit leaves it a probe. Outside, a runner's read clears the flag (see
+        :meth:`get`)."""
+        previous, self._probing = self._probing, True
+        try:
+            yield
+        finally:
+            self._probing = previous
+
     @_guarded
     def record_run(self, run_id: str, command: str, environment: Mapping[str, Any]) -> None:
         """Remember a run's command line and environment (versions, plugins, git SHA, device)."""
@@ -476,16 +518,22 @@ class ResultStore:
         """The stored row for ``key`` with its metric values, or ``None``.
 
         With ``image_sha256`` (the image file's hash now), a row computed from other content
-        reads back as ``stale``; a row without a hash (an older store) is stamped with it.
+        reads back as ``stale``; a row without a hash (an older store) is stamped with it. Such a
+        read is a runner asking for the unit: outside :meth:`probing`, a probe row becomes a
+        benchmark row (its flag is cleared), since a run requested its point.
         """
         row = self.conn.execute(
             "SELECT r.id, r.status, r.error, r.stream, r.attempts, r.bpp, "
-            f"{self._col('image_sha256')}, {self._col('stream_sha256')} FROM results r "
-            f"WHERE {KEY_WHERE}", key.params(),
+            f"{self._col('image_sha256')}, {self._col('stream_sha256')}, {self._col('probe', '0')} "
+            f"FROM results r WHERE {KEY_WHERE}", key.params(),
         ).fetchone()
         if row is None:
             return None
-        result_id, status, error, stream, attempts, bpp, stored_image, checksum = row
+        result_id, status, error, stream, attempts, bpp, stored_image, checksum, probe = row
+        if probe and image_sha256 and not self._probing and not self.read_only:
+            self.mark_probes([key], probe=False)
+            log.info("%s: a probe of codecbench compare, now a benchmark row (requested by a run)",
+                     key.describe())
         self._seen[result_id] = (*key.params(), attempts)
         metrics = {m: (math.nan if v is None else v) for m, v in self.conn.execute(
             "SELECT metric, value FROM metric_values WHERE result_id=?", (result_id,))}
@@ -542,8 +590,9 @@ class ResultStore:
         """Insert or replace a row and its metric values in one transaction; return its id.
 
         ``probe`` marks a rate search's probe, which the leaderboard leaves out. ``image_sha256``
-        is the hash of the image file the row was computed from. Writing the row releases this
-        store's claim on it.
+        is the hash of the image file the row was computed from. The files of a ``weights``
+        option in the key's configuration are recorded with their sha256 (:func:`weights_files`).
+        Writing the row releases this store's claim on it.
         """
         with self._transaction():
             previous = self.conn.execute(
@@ -553,13 +602,13 @@ class ResultStore:
             cur = self.conn.execute(
                 "INSERT INTO results (dataset, image, codec, codec_version, point, config, status,"
                 " error, height, width, nbytes, bpp, encode_s, decode_s, stream, attempts, run_id,"
-                " created, probe, image_sha256, stream_sha256)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created, probe, image_sha256, stream_sha256, weights_files)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     *key.params(), status, error, height, width,
                     None if stream is None else len(stream), bpp, encode_s, decode_s, stream,
                     attempts, run_id, _now(), int(probe), image_sha256,
-                    None if stream is None else stream_checksum(stream),
+                    None if stream is None else stream_checksum(stream), weights_files(key.config),
                 ),
             )
             result_id = int(cur.lastrowid)
@@ -786,6 +835,23 @@ class ResultStore:
         if with_counts:
             keys.append("n_images")
         return df.pivot_table(index=keys, columns="metric", values="value").reset_index()
+
+    @_guarded
+    def weights_files(self, dataset: str | None = None) -> pd.DataFrame:
+        """The checkpoint files recorded per (dataset, codec, codec_version, config): one row per
+        file (``path``, ``sha256``, ``position`` in the ``weights`` option), for rows whose
+        configuration named ``weights``."""
+        where, params = ("AND dataset=?", (dataset,)) if dataset else ("", ())
+        records = []
+        if "weights_files" in self._columns:
+            for ds, codec, version, config, files in self.conn.execute(
+                    "SELECT DISTINCT dataset, codec, codec_version, config, weights_files FROM results "
+                    f"WHERE weights_files IS NOT NULL {where}", params):
+                for position, entry in enumerate(json.loads(files)):
+                    records.append({"dataset": ds, "codec": codec, "codec_version": version,
+                                    "config": config, "position": position, **entry})
+        return pd.DataFrame(records, columns=["dataset", "codec", "codec_version", "config",
+                                              "position", "path", "sha256"]).drop_duplicates()
 
     @_guarded
     def runs(self) -> pd.DataFrame:

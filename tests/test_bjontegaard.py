@@ -73,7 +73,7 @@ def test_a_missing_value_comes_with_its_reason() -> None:
 
     assert bd_reason(RATES, PSNR, RATES * 0.8, PSNR) == ""
     assert bd_reason(RATES, PSNR, RATES, PSNR + 100, unit="dB") == (
-        "quality ranges do not overlap (anchor 26.00-39.00 dB, this 126.00-139.00 dB)")
+        "quality ranges do not overlap (anchor 26-39 dB, this 126-139 dB)")
     assert bd_reason(RATES, PSNR, RATES * 100, PSNR).startswith("rate ranges do not overlap")
     assert bd_reason(RATES, PSNR, [0.5], [30.0]) == "fewer than 2 points where quality rises with rate"
     assert bd_reason([0.5], [30.0], RATES, PSNR).startswith("the anchor has fewer than 2 points")
@@ -94,3 +94,23 @@ def test_table_by_curve_tells_options_apart_and_notes_missing_values() -> None:
     assert table.loc["ot", "note"].startswith("PSNR: quality ranges do not overlap")
     # A codec name as the anchor picks that codec's first curve.
     assert set(bd_table(pd.DataFrame(rows), "bpg", by="curve")["anchor"]) == {"bpg (encoder=jctvc)"}
+
+
+def test_columns_where_lower_is_better_are_fitted_in_their_direction() -> None:
+    from codecbench.metric import Column
+
+    # "error" falls linearly in log10(rate); the test curve reaches each error at 0.8x the rate
+    # and, at equal rate, has 0.05 less error: both deltas say it is better.
+    error = 0.5 - 0.1 * np.log10(RATES / 0.1)
+    rows = [{"dataset": "d", "codec": codec, "bpp": rate * factor, "error": value, "psnr": value}
+            for codec, factor in (("anchor", 1.0), ("test", 0.8)) for rate, value in zip(RATES, error)]
+    columns = {"error": Column("Error", higher_is_better=False), "psnr": Column("PSNR", "dB", bd=False)}
+    table = bd_table(pd.DataFrame(rows), "anchor", columns).set_index("codec")
+    assert list(table.columns) == ["dataset", "anchor", "bd-rate-error", "bd-error", "note"]  # not psnr: bd=False
+    assert table.loc["test", "bd-rate-error"] == pytest.approx(-20.0, abs=1e-9)
+    assert table.loc["test", "bd-error"] == pytest.approx(0.1 * math.log10(0.8), abs=1e-9)
+    assert table.loc["test", "bd-error"] < 0 and table.loc["test", "note"] == ""
+    # An error that rises with rate is no curve to fit, and the note says so in its direction.
+    flipped = pd.DataFrame(rows).assign(error=lambda f: -f["error"])
+    note = bd_table(flipped, "anchor", columns).set_index("codec").loc["test", "note"]
+    assert note == "Error: the anchor has fewer than 2 points where quality falls with rate"

@@ -141,3 +141,20 @@ def test_run_without_weights_keeps_every_other_metric(tmp_path: Path, offline: N
         frame = store.frame()
         assert store.set_frame().empty
     assert frame[["psnr", "ms-ssim", "st-lpips"]].notna().all().all() and "lpips" not in frame.columns
+
+
+def test_quiet_silences_the_fid_progress_bar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             offline: None) -> None:
+    if not (SHARED_WEIGHTS / "fid" / TORCHSCRIPT_WEIGHTS.filename).is_file():
+        pytest.skip("shared FID weights not found")
+    monkeypatch.setenv("CODECBENCH_WEIGHTS", str(SHARED_WEIGHTS))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_image(64, 96, seed=i)).save(folder / f"{i}.png")
+    for quiet in (True, False):
+        db = tmp_path / f"quiet-{quiet}.sqlite"
+        result = CliRunner().invoke(cli, ["run", "-c", "jpeg", "-d", f"folder:{folder}", "-p", "10",
+                                          "-m", "fid", "--db", str(db), "-j", "1"] + ["-q"] * quiet)
+        assert result.exit_code == 0, result.output
+        assert ("fid:" in result.output) is not quiet, result.output

@@ -112,3 +112,18 @@ def test_low_rates_get_a_log_bpp_axis_that_starts_at_the_lowest_rate(tmp_path: P
     assert scale == "log"
     svg = (tmp_path / "forced" / "rd-psnr.svg").read_text()
     assert "bits per pixel (bpp, log scale)" in svg
+
+
+def test_axis_labels_and_plotted_columns_come_from_the_metric_declarations(tmp_path: Path) -> None:
+    from codecbench.metric import Column
+
+    frame = board().assign(sharpness=lambda f: f["bpp"] * 2, restated=lambda f: f["bpp"])
+    columns = {"sharpness": Column("Sharpness", "px"), "restated": Column("R", plotted=False),
+               "fid": Column("FID", higher_is_better=False)}
+    plots = plot_all(frame, {}, tmp_path, "faces", columns=columns)
+    assert [(p.metric, p.title) for p in plots] == [("sharpness", "faces: bpp vs Sharpness"),
+                                                    ("fid", "faces: bpp vs FID")]
+    assert "Sharpness (px)" in legend_texts(plots[0].files["svg"].read_text())
+    # The registered FID says its direction, not a patch size that small images do not have.
+    registered = {p.metric: p for p in plot_all(board(), {}, tmp_path / "registered")}
+    assert "FID (lower is better)" in legend_texts(registered["fid"].files["svg"].read_text())

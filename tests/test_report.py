@@ -17,7 +17,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from codecbench import BitstreamError, Codec, hookimpl, plugins
+import report_codecs
+from report_codecs import Zip
+
+from codecbench import Codec, Column, Metric, hookimpl
 from codecbench.cli import cli
 from codecbench.testing import synthetic_image
 
@@ -26,23 +29,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-class JPEG444Plugin:
-    """A second codec for the BD table: JPEG without chroma subsampling, under its own name."""
-
-    def __init__(self) -> None:
-        base = type(plugins.codecs().get("jpeg"))
-        self.codec_class = type("JPEG444", (base,), {
-            "name": "jpeg444", "options": {**base.options, "subsampling": "444"}})
-
-    @hookimpl
-    def register_codecs(self, register) -> None:
-        register(self.codec_class())
-
-
 @pytest.fixture
 def report(tmp_path: Path, registered_plugin) -> Path:
     """A report over two codecs at three points on three synthetic 160x224 images."""
-    registered_plugin(JPEG444Plugin(), "jpeg444-plugin")
+    registered_plugin(report_codecs, "report-codecs")
     folder = tmp_path / "images"
     folder.mkdir()
     for i in range(3):
@@ -149,35 +139,6 @@ def test_points_not_measured_on_every_image_stay_out_of_curves_and_tables() -> N
 
 # --- synthetic stores with toy codecs -----------------------------------------------------------
 
-class Zip(Codec):
-    """The top ``point`` bits of each sample, zlib-compressed. Option ``offset`` is added to every
-    sample before coding and taken off after decoding, so only a decoder configured as the encoder
-    was gives the image back."""
-
-    name = "zip"
-    family = "learned"
-    points = (1, 2, 4, 8)
-    point_range = (1, 8)
-    options = {"offset": "0"}
-
-    def encode(self, image: np.ndarray, point: float) -> bytes:
-        shift = 8 - self.validate_point(point)
-        h, w, _ = image.shape
-        moved = ((image.astype(int) + int(self.config["offset"])) % 256).astype(np.uint8)
-        return bytes([shift]) + h.to_bytes(2, "big") + w.to_bytes(2, "big") + zlib.compress((moved >> shift).tobytes(), 9)
-
-    def decode(self, data: bytes) -> np.ndarray:
-        if len(data) < 5:
-            raise BitstreamError(f"truncated zip stream ({len(data)} bytes)")
-        shift, h, w = data[0], int.from_bytes(data[1:3], "big"), int.from_bytes(data[3:5], "big")
-        try:
-            raw = zlib.decompress(data[5:])
-        except zlib.error as exc:
-            raise BitstreamError(f"corrupt zip stream: {exc}") from exc
-        moved = np.frombuffer(raw, np.uint8).reshape(h, w, 3) << shift  # ValueError on a wrong header
-        return ((moved.astype(int) - int(self.config["offset"])) % 256).astype(np.uint8)
-
-
 class ToyPlugin:
     def __init__(self, *codecs: Codec) -> None:
         self.codecs = codecs
@@ -218,7 +179,7 @@ def leaderboard_points(html: str, curve: str) -> list[str]:
 
 def test_each_stored_configuration_is_its_own_curve_decoded_with_its_options(
         tmp_path: Path, registered_plugin) -> None:
-    registered_plugin(ToyPlugin(Zip()), "zip-plugin")
+    registered_plugin(report_codecs, "report-codecs")
     images = [synthetic_image(64, 96, seed=i) for i in range(2)]
     folder, db, out = write_images(tmp_path / "images", images), str(tmp_path / "r.sqlite"), tmp_path / "report"
     for offset in ("0", "64"):  # the same codec, points and images: only the options differ
@@ -241,7 +202,7 @@ def test_each_stored_configuration_is_its_own_curve_decoded_with_its_options(
 
 
 def test_compare_probes_are_not_leaderboard_points(tmp_path: Path, registered_plugin) -> None:
-    registered_plugin(ToyPlugin(Zip()), "zip-plugin")
+    registered_plugin(report_codecs, "report-codecs")
     folder, db, out = write_images(tmp_path / "images", [noise(i) for i in range(3)]), str(tmp_path / "r.sqlite"), tmp_path / "report"
     common = ["-d", f"folder:{folder}", "--db", db, "-q"]
     cli_ok("run", "-c", "zip", "-p", "1,2,4,8", "-m", "psnr", "-j", "1", *common)
@@ -266,7 +227,7 @@ def test_compare_probes_are_not_leaderboard_points(tmp_path: Path, registered_pl
 def test_codecs_without_metrics_at_the_target_are_named_not_tabled(tmp_path: Path, registered_plugin) -> None:
     from codecbench.results import ResultStore, RowKey, config_json
 
-    registered_plugin(ToyPlugin(Zip()), "zip-plugin")
+    registered_plugin(report_codecs, "report-codecs")
     images = [synthetic_image(64, 96, seed=i) for i in range(2)]
     folder, db, out = write_images(tmp_path / "images", images), str(tmp_path / "r.sqlite"), tmp_path / "report"
     cli_ok("run", "-c", "zip", "-d", f"folder:{folder}", "-p", "2,4,8", "-m", "psnr", "--db", db, "-q", "-j", "1")
@@ -288,7 +249,7 @@ def test_codecs_without_metrics_at_the_target_are_named_not_tabled(tmp_path: Pat
 
 def test_a_stream_that_cannot_be_decoded_is_skipped_and_named(tmp_path: Path, registered_plugin,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    registered_plugin(ToyPlugin(Zip()), "zip-plugin")
+    registered_plugin(report_codecs, "report-codecs")
     folder = write_images(tmp_path / "images", [synthetic_image(64, 96, seed=i) for i in range(3)])
     db, out = tmp_path / "r.sqlite", tmp_path / "report"
     cli_ok("run", "-c", "zip", "-d", f"folder:{folder}", "-p", "2,8", "-m", "psnr", "--db", str(db), "-q", "-j", "1")
@@ -304,8 +265,10 @@ def test_a_stream_that_cannot_be_decoded_is_skipped_and_named(tmp_path: Path, re
     html = (out / "index.html").read_text()
     skipped = re.findall(r"<li>Not decoded: ([^<]+)</li>", html)
     assert len(skipped) == 2
-    assert skipped[0].startswith("img0.png, zip @ 8: BitstreamError: truncated zip stream")
-    assert skipped[1].startswith("img1.png, zip @ 8: ValueError")
+    # Decoded in a guarded worker, which names the codec and the decoder's own error.
+    assert skipped[0].startswith("img0.png, zip @ 8: zip could not decode the stored stream: "
+                                 "BitstreamError: truncated zip stream")
+    assert skipped[1].startswith("img1.png, zip @ 8: zip could not decode the stored stream: ValueError")
     assert (out / "crops" / "img2-zip.png").is_file() and not (out / "crops" / "img0-zip.png").exists()
     assert leaderboard_points(html, "zip") == ["2", "8"]
 
@@ -445,3 +408,60 @@ def test_crop_files_are_unique_per_image_and_url_encoded(tmp_path: Path) -> None
     assert all((out / unquote(src)).is_file() for src in sources)
     originals = [np.asarray(Image.open(out / unquote(s))) for s in sources if s.endswith("-original.png")]
     assert not np.array_equal(originals[0], originals[1])  # x.png and x.jpg: two different crops
+
+
+# --- a plugin's metric: plotted, tabled and BD-rated from its declaration -------------------------
+
+class MeanAbsoluteError(Metric):
+    """A metric no codecbench module knows by name: mean absolute error, lower is better."""
+
+    name = "mae"
+    description = "mean absolute error in 8-bit levels"
+    columns = {"mae": Column("MAE", "levels", higher_is_better=False)}
+
+    def compute(self, original: np.ndarray, reconstruction: np.ndarray) -> dict[str, float]:
+        return {"mae": float(np.abs(original.astype(float) - reconstruction.astype(float)).mean())}
+
+    def note(self, sizes) -> str:
+        return f"MAE: mean absolute error over {len(sizes)} images."
+
+
+class MAEPlugin:
+    @hookimpl
+    def register_metrics(self, register) -> None:
+        register(MeanAbsoluteError())
+
+
+def test_a_plugin_metric_is_plotted_tabled_and_bd_rated(tmp_path: Path, registered_plugin) -> None:
+    registered_plugin(report_codecs, "report-codecs")
+    registered_plugin(MAEPlugin(), "mae-plugin")
+    folder = write_images(tmp_path / "images", [synthetic_image(64, 96, seed=i) for i in range(2)])
+    db, out = str(tmp_path / "r.sqlite"), tmp_path / "report"
+    for offset in ("0", "100"):  # two curves of one codec: the offset changes what zlib can pack
+        cli_ok("run", "-c", "zip", "-o", f"offset={offset}", "-d", f"folder:{folder}", "-p", "2,3,4,5,6",
+               "-m", "psnr,mae", "--db", db, "-q", "-j", "1")
+    cli_ok("report", "--db", db, "-d", f"folder:{folder}", "--out", str(out), "--anchor", "zip",
+           "--images", "0")
+    html = (out / "index.html").read_text()
+    assert (out / "plots" / "rd-mae.png").is_file() and "bpp vs MAE" in html
+    assert '<th class="">mae</th>' in section(html, "leaderboard")
+    bd = section(html, "bd")
+    assert '<th class="">BD-rate (MAE)</th><th class="">BD-MAE (levels)</th>' in bd
+    row = re.search(r'<td class="text">zip\[offset=100\]</td><td class="text">zip</td>(?:<td>[^<]*</td>){2}'
+                    r'<td>([-+0-9.]+)%</td><td>([-+0-9.]+)</td>', bd)
+    assert row, bd
+    # The same values as BD on the MAE column declared "lower is better", and BD-MAE says how
+    # much lower (better) or higher the error is at equal rate.
+    from codecbench.bjontegaard import bd_table
+    from codecbench.leaderboard import leaderboard
+    from codecbench.report.points import curve_labels, with_curves
+    from codecbench.results import ResultStore
+
+    with ResultStore(db) as store:
+        rows = store.frame()
+    board = with_curves(leaderboard(rows), curve_labels(rows, {"zip": Zip.options}))
+    table = bd_table(board, "zip", {"mae": MeanAbsoluteError.columns["mae"]}, by="curve").set_index("curve")
+    assert float(row.group(1)) == pytest.approx(table.loc["zip[offset=100]", "bd-rate-mae"], abs=0.006)
+    assert float(row.group(2)) == pytest.approx(table.loc["zip[offset=100]", "bd-mae"], abs=0.0006)
+    assert table.loc["zip[offset=100]", "bd-rate-mae"] != 0
+    assert "MAE: mean absolute error over 2 images." in html

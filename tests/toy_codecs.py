@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from codecbench.codec import Codec
-from codecbench.metrics import Metric
+from codecbench.metrics import Column, Metric
 
 
 class Knob(Codec):
@@ -61,7 +61,7 @@ class CountingSetMetric(Metric):
 
     name = "count"
     kind = "set"
-    columns = {"count": True}
+    columns = {"count": Column("count")}
 
     def __init__(self) -> None:
         self.calls = 0

@@ -78,7 +78,9 @@ def compare_command(target: float, dataset_name: str, codec_names: str | None, e
     and left out of `codecbench results`.
     """
     from codecbench.compare import Curve, default_codecs, rate_matched, stored_curves
+    from codecbench.metrics import showing_progress
 
+    click.get_current_context().with_resource(showing_progress(not quiet))  # FID's own bar too
     metrics = select_metrics(split_names(metric_names))
     dataset = resolve_dataset(dataset_name, plugins.datasets().items)
     path = db or default_db_path()
@@ -134,9 +136,9 @@ def ranked(table: "pandas.DataFrame", metrics: list) -> tuple["pandas.DataFrame"
         return table, None
     group = ~table["at_target"].astype(bool) if "at_target" in table.columns else None
     for metric in metrics:
-        for column, higher_is_better in metric.columns.items():
+        for column, declared in metric.columns.items():
             if column in table.columns:
-                value = table[column] if higher_is_better else -table[column]
+                value = table[column] if declared.higher_is_better else -table[column]
                 order = table.assign(_group=group, _value=-value).sort_values(
                     ["_group", "_value"], kind="stable", na_position="last")
                 return order.drop(columns=["_group", "_value"]).reset_index(drop=True), column

@@ -45,7 +45,17 @@ def crop_position(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--codecs", "-c", "codec_names", default=None,
               help="Comma-separated codecs to report (default: every codec in the store).")
 @click.option("--anchor", default=None,
-              help="Anchor codec (or curve label) of the BD-rate table (default: bpg/hevc-heif, else jpeg).")
+              help="Anchor of the BD-rate table: a codec, a curve label, or a published curve's file "
+                   "(CSV or CompressAI JSON, see --published) [default: bpg/hevc-heif, else jpeg].")
+@click.option("--published", "published", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A published curve to draw and BD-rate beside the measured ones, labelled as "
+                   "published: a CSV of bpp and metric columns (e.g. benchmarks/published/*.csv) or a "
+                   "CompressAI results JSON. Repeatable.")
+@click.option("--weights", "weights", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A checkpoint file that coded stored rows (a trained model moved or renamed since "
+                   "its run); found by its sha256. Repeatable.")
 @click.option("--log-bpp/--linear-bpp", "log_bpp", default=None,
               help="bpp axis of the plots [default: logarithmic when --bpp or the lowest rate is below 0.1].")
 @click.option("--images", "n_visual", type=click.IntRange(min=0), default=None,
@@ -62,7 +72,8 @@ def crop_position(ctx: click.Context, param: click.Parameter, value: str | None)
 @threads_option
 @db_option
 def report_command(out: Path | None, dataset_name: str, preset: str | None, target: float | None,
-                   codec_names: str | None, anchor: str | None, log_bpp: bool | None,
+                   codec_names: str | None, anchor: str | None, published: tuple[Path, ...],
+                   weights: tuple[Path, ...], log_bpp: bool | None,
                    n_visual: int | None, image_names: str | None, crop: int | None,
                    crop_at: tuple[int, int] | None, zoom: int | None, data_dir: Path | None,
                    db: Path | None) -> None:
@@ -100,7 +111,8 @@ def report_command(out: Path | None, dataset_name: str, preset: str | None, targ
                              anchor=pick(anchor, "anchor", None), n_visual=n_visual,
                              crop=pick(crop, "crop", 192), zoom=pick(zoom, "zoom", 2),
                              codec_names=names, log_bpp=pick(log_bpp, "log_bpp", None),
-                             crop_at=crop_at, image_names=visual_names or None)
+                             crop_at=crop_at, image_names=visual_names or None,
+                             published=published, weights=weights)
     click.echo(f"Report written to {index}")
 
 

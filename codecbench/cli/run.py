@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -137,7 +138,8 @@ def metric_rows() -> list[dict[str, Any]]:
     for metric in registry:
         reason = metric.unavailable_reason()
         rows.append({"name": metric.name, "kind": metric.kind, "description": metric.description,
-                     "columns": dict(metric.columns), "available": reason is None,
+                     "columns": {c: dataclasses.asdict(d) for c, d in metric.columns.items()},
+                     "available": reason is None,
                      "unavailable_reason": reason, "plugin": registry.providers[metric.name]})
     return rows
 
@@ -287,8 +289,10 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
     resumes it. Exits with status 1 when any image or codec failed (failures are stored as rows
     too), 130 when interrupted.
     """
+    from codecbench.metrics import showing_progress
     from codecbench.runner import Runner, plan_units
 
+    click.get_current_context().with_resource(showing_progress(not quiet))  # FID's own bar too
     if weights is not None:
         options["weights"] = str(weights)
     codecs = select_codecs(split_names(codec_names), options)
@@ -341,6 +345,29 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def write_compressai(rows: "pandas.DataFrame", set_values: "pandas.DataFrame",  # noqa: F821
+                     out: Path | None) -> None:
+    """Stored curves in CompressAI's format: the one curve on stdout, or one file per curve in
+    ``out``."""
+    from codecbench.compressai_format import compressai_curves
+
+    curves = compressai_curves(rows, set_values, {c.name: c.options for c in plugins.codecs()})
+    if not curves:
+        raise click.ClickException("No curve with points measured on every image to export.")
+    if out is None:
+        if len(curves) > 1:
+            names = ", ".join(c.data["name"] for c in curves)
+            raise click.ClickException(
+                f"{len(curves)} curves ({names}): CompressAI's format holds one; pick one with "
+                "-d/-c, or pass --out DIR for one file per curve.")
+        click.echo(json.dumps(curves[0].data, indent=2))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for curve in curves:
+        (out / curve.filename).write_text(json.dumps(curve.data, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"{curve.data['name']}: {out / curve.filename}")
+
+
 def format_table(board: "pandas.DataFrame") -> str:  # noqa: F821
     """A leaderboard as an aligned text table for the terminal."""
     if board.empty:
@@ -360,27 +387,42 @@ def format_table(board: "pandas.DataFrame") -> str:  # noqa: F821
 @click.command("results")
 @click.option("--dataset", "-d", default=None, help="Only this dataset.")
 @click.option("--codec", "-c", "codec_names", default=None, help="Only these codecs (comma list).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "compressai"]),
+              default="table", show_default=True,
+              help="Output format; compressai: CompressAI's results JSON (one curve; --out DIR for "
+                   "one file per curve), readable by `python -m compressai.utils.plot`.")
 @click.option("--per-image", is_flag=True, help="One row per image instead of the leaderboard.")
 @click.option("--failed", is_flag=True, help="List failed rows with their errors.")
+@click.option("--probes", is_flag=True,
+              help="Include the rate-search probes of `codecbench compare` (column 'probe').")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --format compressai: write one JSON file per curve into this folder.")
 @db_option
 def results_command(dataset: str | None, codec_names: str | None, fmt: str, per_image: bool,
-                    failed: bool, db: Path | None) -> None:
-    """Show stored results as a leaderboard (mean bpp and metrics per codec and point)."""
-    from codecbench.leaderboard import leaderboard
+                    failed: bool, probes: bool, out: Path | None, db: Path | None) -> None:
+    """Show stored results as a leaderboard (mean bpp and metrics per codec and point).
+
+    Search probes of `codecbench compare` are left out unless --probes is given.
+    """
+    from codecbench.leaderboard import leaderboard, without_probes
 
     path = db or default_db_path()
     if not path.exists():
         raise click.ClickException(f"No results database at {path}; run `codecbench run` first.")
+    if out is not None and fmt != "compressai":
+        raise click.UsageError("--out goes with --format compressai")
     with ResultStore(path) as store:
         rows = store.frame(dataset, split_names(codec_names) or None)
-        if failed:
-            table = rows[rows["status"] != "ok"][["dataset", "codec", "point", "image", "error"]]
-        elif per_image:
-            table = rows.drop(columns=["id", "run_id"])
-        else:
-            table = leaderboard(rows, store.set_frame(dataset))
+        set_values = store.set_frame(dataset)
+    if fmt == "compressai":
+        write_compressai(rows, set_values, out)
+        return
+    if failed:
+        table = rows[rows["status"] != "ok"][["dataset", "codec", "point", "image", "error"]]
+    elif per_image:
+        table = (rows if probes else without_probes(rows)).drop(columns=["id", "run_id"])
+    else:
+        table = leaderboard(rows, set_values, probes=probes)
     if fmt == "csv":
         click.echo(table.to_csv(index=False), nl=False)
     elif fmt == "json":

@@ -1,47 +1,42 @@
-"""The metric contract.
+"""The built-in metrics and the helpers they share.
 
-Every metric takes the harness's one input convention, ``H x W x 3`` ``uint8`` RGB arrays, and
-does its own rescaling. A metric of ``kind = "image"`` is computed per (original, reconstruction)
-pair; one of ``kind = "set"`` (FID, KID) once per dataset from all pairs. A metric may produce
-several values (``columns``, each mapped to whether higher is better).
+The contract itself (:class:`~codecbench.metric.Metric`, :class:`~codecbench.metric.Column`) lives
+in :mod:`codecbench.metric` and is re-exported here. Every metric takes ``H x W x 3`` ``uint8`` RGB
+arrays (:func:`check_pair`) and does its own rescaling.
 """
 
 from __future__ import annotations
 
-import abc
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import ClassVar, Literal
 
 import numpy as np
 
 from codecbench.errors import MetricError
+from codecbench.metric import Column, Metric
+
+__all__ = ["Column", "Metric", "check_pair", "progress_shown", "showing_progress", "to_tensor",
+           "weights_dir"]
+
+_PROGRESS: ContextVar[bool] = ContextVar("codecbench_metric_progress", default=True)
 
 
-class Metric(abc.ABC):
-    """Base class of every metric."""
+def progress_shown() -> bool:
+    """Whether metrics may draw their own progress bars (FID's per-image bar) here."""
+    return _PROGRESS.get()
 
-    name: ClassVar[str]
-    description: ClassVar[str] = ""
-    kind: ClassVar[Literal["image", "set"]] = "image"
-    columns: ClassVar[Mapping[str, bool]] = {}
 
-    def version(self) -> str:
-        """Version of the library or weights behind the metric."""
-        return "0"
-
-    def unavailable_reason(self) -> str | None:
-        """Why this metric cannot be computed here (and how to fix it), or ``None``."""
-        return None
-
-    def compute(self, original: np.ndarray, reconstruction: np.ndarray) -> dict[str, float]:
-        """Values for one image pair (``kind == "image"``), keyed by column."""
-        raise MetricError(f"Metric {self.name!r} is not a per-image metric")
-
-    def compute_set(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-        """Values for a whole dataset (``kind == "set"``), keyed by column."""
-        raise MetricError(f"Metric {self.name!r} is not a dataset-level metric")
+@contextmanager
+def showing_progress(show: bool) -> Iterator[None]:
+    """Within the block, metrics draw their progress bars only if ``show`` (``-q``: not)."""
+    token = _PROGRESS.set(show)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 def check_pair(original: np.ndarray, reconstruction: np.ndarray) -> None:

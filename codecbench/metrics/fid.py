@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from codecbench.errors import MetricError
 from codecbench.hookspecs import hookimpl
-from codecbench.metrics import Metric, check_pair, weights_dir
+from codecbench.metrics import Column, Metric, check_pair, progress_shown, weights_dir
 from codecbench.metrics.weights import WeightsFile, find_weights
 
 FID = "fid"
@@ -65,6 +65,14 @@ def patches(image: np.ndarray, size: int = PATCH) -> list[np.ndarray]:
             for x in range(offset, width - size + 1, size):
                 crops.append(image[y:y + size, x:x + size])
     return crops
+
+
+def patch_count(height: int, width: int, size: int = PATCH) -> int:
+    """How many patches :func:`patches` cuts from a ``height`` x ``width`` image."""
+    if height < size or width < size:
+        return 1
+    return sum(len(range(o, height - size + 1, size)) * len(range(o, width - size + 1, size))
+               for o in (0, size // 2))
 
 
 class InceptionFeatures:
@@ -140,7 +148,9 @@ class FIDMetric(Metric):
         "reconstructions vs originals, HiFiC style; lower is better"
     )
     kind = "set"
-    columns = {FID: False, KID: False}
+    # Plotted, not BD-rated: a set-level value per point is too noisy for a fitted curve.
+    columns = {FID: Column("FID", higher_is_better=False, bd=False),
+               KID: Column("KID", higher_is_better=False, bd=False)}
 
     def __init__(self) -> None:
         self._extractors: dict[str, tuple[InceptionFeatures | None, str | None]] = {}
@@ -159,6 +169,21 @@ class FIDMetric(Metric):
         if extractor is None:
             raise MetricError(f"FID/KID unavailable: {reason}")
         return extractor
+
+    def note(self, sizes: Sequence[tuple[int, int]]) -> str:
+        """How many patches the images of ``sizes`` give, and what that means for the values."""
+        if not sizes:
+            return ""
+        n = sum(patch_count(height, width) for height, width in sizes)
+        if all(height < PATCH or width < PATCH for height, width in sizes):
+            how = (f"one sample per whole image (each smaller than {PATCH}x{PATCH}, resized to "
+                   f"299x299 by the network): {n} samples")
+        else:
+            how = (f"on {PATCH}x{PATCH} patches (a grid plus one shifted by {PATCH // 2} px, as HiFiC "
+                   f"does; an image smaller than that counts whole): {n} patches from {len(sizes)} images")
+        return (f"FID/KID compare Inception features of the reconstructions with those of the "
+                f"originals, {how}. FID and KID on few samples are noisy and biased upwards; "
+                "compare codecs on the same dataset only.")
 
     def unavailable_reason(self) -> str | None:
         try:
@@ -195,7 +220,8 @@ class FIDMetric(Metric):
 
         real, fake = [], []
         # Images are taken BATCH at a time so that small ones (one patch each) share batches.
-        progress = tqdm(pairs, desc="fid", unit="img", leave=False, file=sys.stderr)
+        progress = tqdm(pairs, desc="fid", unit="img", leave=False, file=sys.stderr,
+                        disable=not progress_shown())
         for chunk in _chunks(progress, BATCH):
             for original, reconstruction in chunk:
                 check_pair(original, reconstruction)

@@ -18,7 +18,7 @@ import numpy as np
 
 from codecbench.errors import MetricError
 from codecbench.hookspecs import hookimpl
-from codecbench.metrics import Metric, check_pair, to_tensor, weights_dir
+from codecbench.metrics import Column, Metric, check_pair, to_tensor, weights_dir
 from codecbench.metrics.weights import WeightsFile, find_weights
 
 TORCHVISION_MODELS = "https://download.pytorch.org/models/"
@@ -79,7 +79,8 @@ class LPIPSMetric(Metric):
     def __init__(self, net: str = "alex"):
         self.net = net
         self.name = "lpips" if net == "alex" else f"lpips-{net}"
-        self.columns = {self.name: False}
+        self.columns = {self.name: Column("LPIPS" if net == "alex" else f"LPIPS-{net.upper()}",
+                                          higher_is_better=False)}
         self.description = f"LPIPS v0.1 ({net} trunk, lpips package), lower is better"
         self._models: dict[tuple[str | None, Path], object] = {}
         self._trunks: dict[str, tuple[Path | None, str | None]] = {}

@@ -10,7 +10,7 @@ import numpy as np
 
 from codecbench.errors import MetricError
 from codecbench.hookspecs import hookimpl
-from codecbench.metrics import Metric, check_pair, to_tensor
+from codecbench.metrics import Column, Metric, check_pair, to_tensor
 
 MS_SSIM = "ms-ssim"
 MS_SSIM_DB = "ms-ssim-db"
@@ -51,7 +51,8 @@ class MSSSIMMetric(Metric):
     name = MS_SSIM
     description = ("MS-SSIM (pytorch-msssim, data_range 255; 11-px window, narrower under 161 px) "
                    "and -10 log10(1 - MS-SSIM) in dB")
-    columns = {MS_SSIM: True, MS_SSIM_DB: True}
+    # Plots and BD-rates use the dB form; the linear one restates it.
+    columns = {MS_SSIM: Column("MS-SSIM", plotted=False, bd=False), MS_SSIM_DB: Column("MS-SSIM", "dB")}
 
     def version(self) -> str:
         return metadata.version("pytorch-msssim")

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from codecbench.hookspecs import hookimpl
-from codecbench.metrics import Metric, check_pair
+from codecbench.metrics import Column, Metric, check_pair
 
 PSNR = "psnr"
 PSNR_CAP = 100.0  # dB, the value of an exact reconstruction
@@ -31,7 +31,7 @@ def psnr(original: np.ndarray, reconstruction: np.ndarray) -> float:
 class PSNRMetric(Metric):
     name = PSNR
     description = "PSNR in dB on RGB, MAX 255, capped at 100 dB (exact), mean of per-image values"
-    columns = {PSNR: True}
+    columns = {PSNR: Column("PSNR", "dB")}
 
     def compute(self, original: np.ndarray, reconstruction: np.ndarray) -> dict[str, float]:
         return {PSNR: psnr(original, reconstruction)}

@@ -15,7 +15,7 @@ import numpy as np
 
 from codecbench.errors import MetricError
 from codecbench.hookspecs import hookimpl
-from codecbench.metrics import Metric, check_pair, to_tensor
+from codecbench.metrics import Column, Metric, check_pair, to_tensor
 
 ST_LPIPS = "st-lpips"
 VARIANT = "shift_tolerant"
@@ -34,7 +34,7 @@ def shipped_weights() -> Path:
 class STLPIPSMetric(Metric):
     name = ST_LPIPS
     description = "ST-LPIPS (shift-tolerant LPIPS, AlexNet, stlpips-pytorch), lower is better"
-    columns = {ST_LPIPS: False}
+    columns = {ST_LPIPS: Column("ST-LPIPS", higher_is_better=False)}
 
     def __init__(self) -> None:
         self._model: object | None = None

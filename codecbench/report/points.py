@@ -20,7 +20,6 @@ from codecbench.leaderboard import (
 )
 
 CURVE_KEYS = ["codec", "codec_version", "config"]
-SET_COLUMNS = ("fid", "kid")
 
 __all__ = ["curve_labels", "leaderboard_rows", "rate_match", "with_curves"]
 
@@ -152,10 +151,11 @@ def rate_match(rows: pd.DataFrame, target: float, families: Mapping[str, str],
 
 def _with_set_values(table: pd.DataFrame, chosen: pd.DataFrame,
                      set_values: pd.DataFrame | None) -> pd.DataFrame:
-    """Add stored FID/KID to the curves whose matched rows all share one stored point."""
+    """Add the stored dataset-level values (FID/KID, any set metric's) to the curves whose matched
+    rows all share one stored point."""
     if set_values is None or set_values.empty:
         return table
-    columns = [c for c in SET_COLUMNS if c in set_values.columns]
+    columns = [c for c in set_values.columns if c not in KEYS and c != "n_images"]
     values: dict[str, dict[str, float]] = {c: {} for c in columns}
     for curve, part in chosen.groupby("curve"):
         identity = part[["codec", "codec_version", "config", "point"]].drop_duplicates()

@@ -2,14 +2,16 @@
 
 Each crop is decoded from the stream stored with the chosen row, selected by the row's full
 identity (dataset, image, codec, codec version, point, configuration), by the registered codec
-configured with that row's options. A stream that cannot be decoded is skipped and named. Crops
+configured with that row's options (a user's checkpoints found again by their recorded sha256,
+:mod:`codecbench.report.checkpoints`), in a guarded worker process
+(:func:`~codecbench.executors.decode_guarded`: a stream that crashes or hangs its decoder cannot
+take the report down). A stream that cannot be decoded is skipped and named. Crops
 are saved at their own resolution; the page enlarges them with ``image-rendering: pixelated`` and
 ``visual-comparison.png`` puts them side by side, enlarged by nearest-neighbour repetition.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -24,7 +26,9 @@ import pandas as pd
 from codecbench.codec import Codec
 from codecbench.dataset import ImageRef
 from codecbench.errors import CodecbenchError, CodecUnavailableError
+from codecbench.executors import GuardedDecodeError, decode_guarded
 from codecbench.image import read_image
+from codecbench.report.checkpoints import Checkpoints
 from codecbench.results import ResultStore, RowKey
 
 log = logging.getLogger(__name__)
@@ -105,11 +109,13 @@ def enlarge(image: np.ndarray, zoom: int) -> np.ndarray:
 
 
 class Decoders:
-    """Registered codecs configured with a stored row's options, one instance per configuration."""
+    """Registered codecs configured with a stored row's options, one instance per configuration;
+    ``checkpoints`` finds the checkpoint files of curves coded with a user's ``weights``."""
 
-    def __init__(self, codecs: Mapping[str, Codec]):
+    def __init__(self, codecs: Mapping[str, Codec], checkpoints: Checkpoints | None = None):
         self.codecs = codecs
-        self.configured: dict[tuple[str, str], Codec] = {}
+        self.checkpoints = checkpoints or Checkpoints(pd.DataFrame())
+        self.configured: dict[tuple[str, str, str], Codec] = {}
         self.versions: dict[int, str] = {}
 
     def version(self, codec: Codec) -> str:
@@ -118,35 +124,33 @@ class Decoders:
             self.versions[id(codec)] = codec.version()
         return self.versions[id(codec)]
 
-    def get(self, name: str, config: str) -> Codec:
-        """The codec ``name`` with the options of ``config`` (stored JSON); raises when it cannot
-        decode here (not installed, unknown option, unavailable)."""
-        if (name, config) not in self.configured:
+    def get(self, name: str, version: str, config: str) -> Codec:
+        """The codec ``name`` with the options of ``config`` (stored JSON) and the checkpoints that
+        coded the curve (``name``, ``version``, ``config``); raises when it cannot decode here (not
+        installed, unknown option, unavailable, a checkpoint not found)."""
+        if (name, version, config) not in self.configured:
             codec = self.codecs.get(name)
             if codec is None:
                 raise CodecUnavailableError(f"codec {name!r} is not installed here")
-            options = json.loads(config) if config else {}
+            options = self.checkpoints.options(name, version, config)
             configured = codec.with_options(**options) if options else codec
             reason = configured.unavailable_reason()
             if reason:
                 raise CodecUnavailableError(f"codec {name!r} is unavailable here: {reason}")
-            configured.load()
-            self.configured[(name, config)] = configured
-        return self.configured[(name, config)]
+            self.configured[(name, version, config)] = configured
+        return self.configured[(name, version, config)]
 
 
 def decode_stored(store: ResultStore, decoders: Decoders, row: object,
                   shape: tuple[int, ...]) -> tuple[np.ndarray, Codec]:
     """Decode the stream stored for ``row`` (its full identity) with the codec configured by its
-    options; the reconstruction and the codec that decoded it."""
-    from codecbench.unit import decode_checked
-
+    options, in a guarded worker; the reconstruction and the codec that decoded it."""
     key = RowKey(row.dataset, row.image, row.codec, row.codec_version, float(row.point), row.config)
     stored = store.get(key)
     if stored is None or stored.stream is None:
         raise CodecbenchError("no bitstream stored for this row")
-    codec = decoders.get(row.codec, row.config)
-    return decode_checked(codec, stored.stream, shape), codec
+    codec = decoders.get(row.codec, row.codec_version, row.config)
+    return decode_guarded(codec, stored.stream, shape), codec
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
@@ -168,10 +172,12 @@ def _caption(row: object, version: str) -> str:
 
 def visual_comparison(store: ResultStore, chosen: pd.DataFrame, codecs: Mapping[str, Codec],
                       images: Sequence[ImageRef], out: Path, size: int, zoom: int = 2,
-                      at: tuple[int, int] | None = None) -> Visuals:
+                      at: tuple[int, int] | None = None,
+                      checkpoints: Checkpoints | None = None) -> Visuals:
     """Crops of each image: the original, then every curve at its chosen row (``chosen``: rows
-    with ``curve`` and ``above_target`` columns); writes ``out/crops/`` and ``out/FIGURE``."""
-    decoders = Decoders(codecs)
+    with ``curve`` and ``above_target`` columns); writes ``out/crops/`` and ``out/FIGURE``.
+    ``checkpoints`` finds the files of curves coded with a user's checkpoints."""
+    decoders = Decoders(codecs, checkpoints)
     items, skipped = [], []
     stems: set[str] = set()
     for ref in images:
@@ -186,7 +192,8 @@ def visual_comparison(store: ResultStore, chosen: pd.DataFrame, codecs: Mapping[
             try:
                 decoded, codec = decode_stored(store, decoders, row, original.shape)
             except Exception as exc:  # noqa: BLE001  a report skips what it cannot decode
-                reason = f"{ref.name}, {row.curve} @ {point_text(row.point)}: {type(exc).__name__}: {exc}"
+                why = str(exc) if isinstance(exc, GuardedDecodeError) else f"{type(exc).__name__}: {exc}"
+                reason = f"{ref.name}, {row.curve} @ {point_text(row.point)}: {why}"
                 log.warning("not decoded: %s", reason)
                 skipped.append(reason)
                 continue
