@@ -45,8 +45,8 @@ from torch import nn
 
 from codecbench.codec import Codec, Point, check_image_array
 from codecbench.errors import BitstreamError, CodecError, CodecUnavailableError
-from codecbench.learned.bitstream import FORMAT_VERSION, Bitstream, record_symbols, recording_symbols
 from codecbench.files import sha256_of
+from codecbench.learned.bitstream import FORMAT_VERSION, Bitstream, record_symbols, recording_symbols
 from codecbench.learned.checkpoints import (
     CheckpointSpec,
     checkpoint_id,
