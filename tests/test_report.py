@@ -465,3 +465,76 @@ def test_a_plugin_metric_is_plotted_tabled_and_bd_rated(tmp_path: Path, register
     assert float(row.group(2)) == pytest.approx(table.loc["zip[offset=100]", "bd-mae"], abs=0.0006)
     assert table.loc["zip[offset=100]", "bd-rate-mae"] != 0
     assert "MAE: mean absolute error over 2 images." in html
+
+
+# --- published curves and a user's own checkpoints ------------------------------------------------
+
+def test_a_published_curve_is_drawn_and_can_be_the_bd_anchor(tmp_path: Path, registered_plugin) -> None:
+    import pandas as pd
+
+    from codecbench.leaderboard import leaderboard
+    from codecbench.results import ResultStore
+
+    registered_plugin(report_codecs, "report-codecs")
+    folder = write_images(tmp_path / "images", [synthetic_image(64, 96, seed=i) for i in range(2)])
+    db, out = str(tmp_path / "r.sqlite"), tmp_path / "report"
+    cli_ok("run", "-c", "zip", "-d", f"folder:{folder}", "-p", "2,3,4,5,6", "-m", "psnr", "--db", db, "-q", "-j", "1")
+    with ResultStore(db) as store:
+        board = leaderboard(store.frame())
+    paper = tmp_path / "paper-zip.csv"  # the same PSNR at 1.25x the rate: zip saves 20%
+    paper.write_text("# a published curve\n" + pd.DataFrame(
+        {"point": board["point"], "bpp": board["bpp"] * 1.25, "psnr": board["psnr"]}).to_csv(index=False))
+    cli_ok("report", "--db", db, "-d", f"folder:{folder}", "--out", str(out), "--images", "0",
+           "--anchor", str(paper))
+    html = (out / "index.html").read_text()
+    bd = section(html, "bd")
+    assert "Bjontegaard deltas against paper-zip (published)" in bd and "a published curve, not measured here" in bd
+    assert '<td class="text">zip</td><td class="text">paper-zip (published)</td><td>-20.00%</td>' in bd
+    assert "paper-zip (published)" in legend_texts((out / "plots" / "rd-psnr.svg").read_text())
+    assert "published curves, not measured here (paper-zip (published) from paper-zip.csv)" in html
+    assert "paper-zip" not in section(html, "leaderboard")  # published points are not measured points
+
+
+def legend_texts(svg: str) -> list[str]:
+    return re.findall(r"<!-- (.*?) -->", svg)
+
+
+def test_a_report_of_ones_own_checkpoint_finds_it_by_sha256_or_names_it(tmp_path: Path,
+                                                                        registered_plugin) -> None:
+    pytest.importorskip("compressai")
+    import report_learned
+    from learned_toy import save_toy_checkpoint, toy_codec
+
+    from codecbench.files import sha256_of
+
+    registered_plugin(report_learned, "report-learned")
+    image = synthetic_image(64, 64, seed=3)
+    folder = write_images(tmp_path / "images", [image])
+    trained = save_toy_checkpoint(tmp_path / "run" / "model.pt", seed=0)
+    digest = sha256_of(trained)
+    db, out = str(tmp_path / "r.sqlite"), tmp_path / "report"
+    cli_ok("run", "-c", "toy-learned", "--weights", str(trained), "-d", f"folder:{folder}", "-m", "psnr",
+           "--db", db, "-q", "-j", "1")
+    report = ["report", "--db", db, "-d", f"folder:{folder}", "--out", str(out), "--bpp", "100",
+              "--crop", "32", "--images", "1"]
+    cli_ok(*report)  # the checkpoint is where it was: decoded with it
+    crops = sorted(p.name for p in (out / "crops").iterdir())
+    assert len(crops) == 2, crops  # the original and the model's crop
+    # Retrained in place and the original moved away: the report names the file it needs.
+    moved = tmp_path / "kept" / "model.pt"
+    moved.parent.mkdir()
+    trained.rename(moved)
+    save_toy_checkpoint(trained, seed=1)
+    cli_ok(*report)
+    skipped = re.findall(r"<li>Not decoded: ([^<]+)</li>", (out / "index.html").read_text())
+    assert len(skipped) == 1, skipped
+    assert f"checkpoint {trained} (sha256 {digest}; the file there now has sha256" in skipped[0]
+    assert "`codecbench report --weights FILE`" in skipped[0]
+    # Given the moved file, it decodes the stored stream with it, the same image as before.
+    shutil.rmtree(out)
+    cli_ok(*report, "--weights", str(moved))
+    html = (out / "index.html").read_text()
+    assert "Not decoded" not in html
+    tile = next(p for p in (out / "crops").iterdir() if "original" not in p.name)
+    decoded = toy_codec(moved).decode(toy_codec(moved).encode(image, 1))
+    assert np.array_equal(np.asarray(Image.open(tile)), decoded[16:48, 16:48])
