@@ -4,8 +4,9 @@ The codec ``aedc`` codes an image as ``C`` channels at ``1/16`` resolution, each
 ``L`` centres, entropy-coded with a learned per-channel categorical model and CompressAI's rANS
 coder (real bytes; the paper's fixed-length bound ``C * log2(L) / 256`` bpp is reported beside).
 Points ``1..k`` are the shipped checkpoints (``checkpoints/aedc.toml``), ordered by rate.
-``codecbench train aedc`` trains it with the paper's multi-scale LS-GAN objective
-(:mod:`codecbench_aedc.training`); ``C`` and ``L`` are model options (``-m C=4``).
+``codecbench train aedc`` trains it with the paper's multi-scale LS-GAN objective, or with the
+flagship's two-stage rate-distortion-perception recipe (``-m recipe=rdp -m stage=1|2``;
+:mod:`codecbench_aedc.training`); ``C``, ``L`` and ``norm`` are model options (``-m C=4``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,21 @@ from codecbench.learned import (
     with_training_options,
 )
 
-ARCHITECTURE_KEYS = ("C", "L", "width", "res_blocks", "learned_centres")
+ARCHITECTURE_KEYS = ("C", "L", "width", "res_blocks", "learned_centres", "norm")
 LATENT_STRIDE = 16
+
+
+def checkpoints_dir() -> Path:
+    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
+    return shipped_checkpoints_dir(__file__)
+
+
+def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(architecture, loss settings)`` from a model config."""
+    from codecbench_aedc.training import LossSettings
+
+    loss_keys = set(LossSettings.__dataclass_fields__) - {"lambda_mse"}
+    return split_model_config("AEDC", config, ARCHITECTURE_KEYS, loss_keys)
 
 
 class AEDCCodec(LearnedCodec):

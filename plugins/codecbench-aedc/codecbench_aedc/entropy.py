@@ -28,10 +28,17 @@ class CategoricalEntropyModel(EntropyModel):
         for name in ("_offset", "_quantized_cdf", "_cdf_length"):
             self.register_buffer(name, torch.IntTensor(), persistent=False)
 
-    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
-        """The likelihood of each symbol of an ``N x channels x H x W`` integer tensor."""
-        log_p = F.log_softmax(self.logits, dim=1)  # channels x levels
+    def forward(self, symbols: torch.Tensor, assignment: torch.Tensor | None = None) -> torch.Tensor:
+        """The likelihood of each symbol of an ``N x channels x H x W`` integer tensor.
+
+        With ``assignment`` (the quantizer's soft assignment, ``... x levels``), the value is the
+        same but its gradient also reaches the assignment (straight-through: the hard one-hot
+        forward, the soft assignment's gradient backward), so the rate trains the encoder."""
+        log_p = F.log_softmax(self.logits.float(), dim=1)  # channels x levels
         one_hot = F.one_hot(symbols.long(), self.levels).to(log_p.dtype)  # N x C x H x W x L
+        if assignment is not None:
+            assignment = assignment.float()
+            one_hot = one_hot + assignment - assignment.detach()
         return self.likelihood_lower_bound(torch.exp((one_hot * log_p[None, :, None, None, :]).sum(-1)))
 
     def update(self, force: bool = False) -> bool:

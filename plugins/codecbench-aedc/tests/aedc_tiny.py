@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from codecbench.learned.checkpoints import export_payload, write_atomic
+from codecbench.learned import export_payload, write_atomic
 from codecbench_aedc import AEDCCodec
 
 TINY = {"C": 4, "L": 5, "width": 4, "res_blocks": 1, "disc_width": 4, "disc_scales": 2}

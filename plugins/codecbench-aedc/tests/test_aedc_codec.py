@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from codecbench import BitstreamError
-from codecbench.learned.bitstream import Bitstream
-from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, tensor_to_image
+from codecbench.learned import Bitstream, crop_to, image_to_tensor, pad_to_stride, tensor_to_image
 from codecbench.testing import check_codec, synthetic_image
 from codecbench_aedc.entropy import CategoricalEntropyModel
 from codecbench_aedc.model import SoftToHardQuantizer
@@ -66,7 +65,7 @@ def test_quantizer_is_hard_forward_soft_backward():
     quantizer = SoftToHardQuantizer(5)
     assert quantizer.centres.tolist() == [-2, -1, 0, 1, 2]
     z = torch.tensor([-3.0, -0.6, 0.2, 1.49, 7.0], requires_grad=True)
-    out, symbols = quantizer(z)
+    out, symbols, assignment = quantizer(z)
     assert out.tolist() == [-2, -1, 0, 1, 2] and symbols.tolist() == [0, 1, 2, 3, 4]
     out.sum().backward()
     assert z.grad.abs().sum() > 0  # the soft assignment passes gradients; rounding would not
