@@ -148,10 +148,11 @@ def interrupted_message(out: Path, before: int | None, command: str) -> str:
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when available), cpu or cuda.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (benchmarks/training_throughput.py measures what helps).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="bf16: autocast the forward passes to bfloat16 (AMX / AVX-512-BF16 CPUs, recent "
-                   "GPUs; falls back to fp32 with a message elsewhere). Weights, optimizer state "
-                   "and validation stay fp32.")
+                   "GPUs; falls back to fp32 with a message elsewhere); fp16: autocast to float16 "
+                   "with a gradient scaler (CUDA only). Weights, optimizer state and validation "
+                   "stay fp32.")
 @click.option("--channels-last", is_flag=True, help="Channels-last memory format for the modules and batches.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (slow first steps).")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
@@ -173,14 +174,20 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
     Rerunning the same command resumes from OUT/last.pt (exactly: optimizer, schedule, step and
     random state are restored); raise --steps to train further. Ctrl-C saves OUT/last.pt first.
     Ship OUT/model.pt, or use it with `codecbench run --codec CODEC --weights OUT/model.pt`.
-    """
-    def say(message: str) -> None:
-        if not quiet:
-            click.echo(message, err=True)
 
+    Under torchrun (one process per GPU, or several CPU processes) it trains with
+    DistributedDataParallel: --batch-size is the global batch, and only rank 0 writes and prints.
+    """
     from codecbench.learned import LearnedCodec, TrainConfig, train
     from codecbench.learned.data import list_images, split_holdout
+    from codecbench.learned.distributed import Ranks
     from codecbench.learned.training import apply_preset
+
+    main_rank = Ranks.from_environment().is_main
+
+    def say(message: str) -> None:
+        if not quiet and main_rank:
+            click.echo(message, err=True)
 
     codec = plugins.codecs().get(codec_name)
     if not isinstance(codec, LearnedCodec):
@@ -224,8 +231,11 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
         result = train(build_task, config, codec=codec.name, export_info={"training_command": command},
                        load_init=codec.load_init_weights)
     except KeyboardInterrupt:
-        click.echo(interrupted_message(Path(config.out), before, command), err=True)
+        if main_rank:
+            click.echo(interrupted_message(Path(config.out), before, command), err=True)
         raise SystemExit(130) from None
+    if not main_rank:
+        return
     stats = ", ".join(f"{k} {v:.4g}" for k, v in result.val_stats.items()) or "none run"
     click.echo(f"step {result.step}, {result.wall_s / 60:.1f} min of training; validation: {stats}")
     if result.throughput.get("crops_per_s"):

@@ -12,11 +12,16 @@ shippable checkpoint: see :mod:`codecbench.learned.checkpoints`), ``log.jsonl`` 
 logged training interval and per validation) and ``curve.csv`` (the learning curve: one row per
 validation with step, training wall time, clock time and the validation figures).
 
-Speed settings (they may change on resume and do not define the run): ``precision`` (``fp32``, or
+Speed settings (they may change on resume and do not define the run): ``precision`` (``fp32``;
 ``bf16`` autocast for the forward passes, with a logged fall-back to fp32 where the CPU or GPU has
-no bf16 support), ``channels_last`` memory format, ``threads`` and ``compile``
-(:meth:`TrainingTask.compile`). The chosen settings and the measured training crops/s are stored in
-``model.pt`` (``throughput``) and in each logged training interval.
+no bf16 support; ``fp16`` autocast with a gradient scaler, CUDA only), ``channels_last`` memory
+format, ``threads`` and ``compile`` (:meth:`TrainingTask.compile`). The chosen settings and the
+measured training crops/s are stored in ``model.pt`` (``throughput``) and in each logged training
+interval.
+
+Under ``torchrun`` the same function trains with one process per device
+(:mod:`codecbench.learned.distributed`): ``batch_size`` is the global batch, split evenly over the
+ranks, and only rank 0 writes files and shows progress.
 """
 
 from __future__ import annotations
@@ -47,10 +52,11 @@ from codecbench.learned.checkpoints import (
     write_atomic,
 )
 from codecbench.learned.data import RandomCrops, center_crops, list_images, split_holdout
+from codecbench.learned.distributed import Ranks, gather, mean_over_ranks, process_group, wrap
 from codecbench.learned.tasks import TrainingTask
 
 logger = logging.getLogger(__name__)
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class TrainingError(CodecbenchError):
@@ -89,7 +95,8 @@ class TrainConfig:
     export_half: bool = False
     progress: bool = True
     precision: str = "fp32"
-    """``fp32`` or ``bf16`` (autocast of the forward passes; fp32 weights, optimizer and validation)."""
+    """``fp32``, ``bf16`` or ``fp16`` (autocast of the forward passes; fp32 weights, optimizer and
+    validation; fp16 with a gradient scaler, on CUDA only)."""
     channels_last: bool = False
     compile: bool = False
 
@@ -139,9 +146,14 @@ def bf16_unsupported_reason(device: torch.device) -> str | None:
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    """The precision a run uses: ``name``, or ``fp32`` (logged) where ``bf16`` is unsupported."""
+    """The precision a run uses: ``name``, or ``fp32`` (logged) where ``bf16`` is unsupported;
+    ``fp16`` off CUDA is an error."""
     if name not in PRECISIONS:
         raise TrainingError(f'Invalid precision "{name}"; expected one of {", ".join(PRECISIONS)}')
+    if name == "fp16" and device.type != "cuda":
+        raise TrainingError(f"--precision fp16 needs a CUDA device (its gradient scaler keeps fp16 "
+                            f"gradients from underflowing), not {device.type}; on the CPU use "
+                            "--precision bf16 or fp32")
     if name == "bf16":
         reason = bf16_unsupported_reason(device)
         if reason is not None:
@@ -152,8 +164,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
     """The autocast context of ``precision`` (a no-op for fp32)."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision in ("bf16", "fp16"):
+        return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
 
 
@@ -169,13 +181,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is ``cuda`` when available, else ``cpu``; an unavailable ``cuda`` is an error."""
+def resolve_device(name: str, ranks: Ranks = Ranks()) -> torch.device:
+    """``auto`` is ``cuda`` when available, else ``cpu``; an unavailable ``cuda`` is an error.
+    Each rank of a multi-process job gets the GPU of its local rank (``cuda:LOCAL_RANK``)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise TrainingError("--device cuda requested but no CUDA device is available; use --device cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and ranks.distributed:
+        return torch.device("cuda", ranks.local_rank)
+    return device
 
 
 @dataclass
@@ -195,9 +211,12 @@ class _Run:
     """The mutable state of one training run (kept together so it can be saved and restored)."""
 
     def __init__(self, task: TrainingTask, config: TrainConfig, device: torch.device,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", ranks: Ranks = Ranks()) -> None:
         self.task, self.config, self.device, self.precision = task, config, device, precision
+        self.ranks = ranks
         self.step, self.wall_s = 0, 0.0
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        self.ddp: nn.Module | None = None  # the task in DistributedDataParallel, in a multi-process job
         adam = dict(betas=(0.9, 0.999))
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             "main": torch.optim.Adam(task.main_parameters(), lr=config.lr, **adam)}
@@ -211,17 +230,33 @@ class _Run:
                 self.optimizers[name], list(config.lr_milestones), gamma=config.lr_gamma)
             for name in ("main", "discriminator") if name in self.optimizers}
 
-    def state(self) -> dict[str, Any]:
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """This process's random state (CPU, and its CUDA device's)."""
+        state = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def set_rng_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        torch.set_rng_state(state["cpu"])
+        if self.device.type == "cuda" and "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
+    def state(self, rng_ranks: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+        """The resumable state; ``rng_ranks`` is the random state of every rank (rank 0 first)."""
         state = {
             "format": TRAINING_STATE_FORMAT, "step": self.step, "wall_s": self.wall_s,
             "identity": json.dumps(self.config.identity(), sort_keys=True),
             "modules": {n: m.state_dict() for n, m in self.task.modules().items()},
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
-            "rng_cpu": torch.get_rng_state(),
+            "rng_cpu": rng_ranks[0]["cpu"],
+            "rng_ranks": rng_ranks,
         }
-        if self.device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        if "cuda" in rng_ranks[0]:
+            state["rng_cuda"] = rng_ranks[0]["cuda"]
+        if self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
         return state
 
     def restore(self, state: Mapping[str, Any], path: Path) -> None:
@@ -241,9 +276,25 @@ class _Run:
         for name, scheduler in self.schedulers.items():
             scheduler.load_state_dict(state["schedulers"][name])
         self.step, self.wall_s = int(state["step"]), float(state["wall_s"])
-        torch.set_rng_state(state["rng_cpu"])
-        if self.device.type == "cuda" and "rng_cuda" in state:
-            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        if self.scaler.is_enabled() and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        rng_ranks = state.get("rng_ranks") or [{"cpu": state["rng_cpu"], **(
+            {"cuda": state["rng_cuda"]} if "rng_cuda" in state else {})}]
+        if len(rng_ranks) == self.ranks.world_size:
+            self.set_rng_state(rng_ranks[self.ranks.rank])
+        else:  # another number of processes: the run goes on, but not bit for bit as it would have
+            if self.ranks.is_main:
+                logger.warning("%s was saved by %d process(es), resumed by %d: random state reseeded",
+                               path, len(rng_ranks), self.ranks.world_size)
+            torch.manual_seed(self.config.seed * 1_000_003 + self.step * 1_009 + self.ranks.rank)
+
+    def losses(self, batch: torch.Tensor, which: str = "loss") -> tuple[torch.Tensor, dict[str, float]]:
+        """The task's ``loss`` (or ``discriminator`` loss) of ``batch``, through DistributedDataParallel
+        in a multi-process job so that its gradients are averaged over the ranks."""
+        with autocast(self.device, self.precision):
+            if self.ddp is not None:
+                return self.ddp(batch, which)
+            return self.task.discriminator_loss(batch) if which == "discriminator" else self.task.loss(batch)
 
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
         task, config = self.task, self.config
@@ -251,13 +302,14 @@ class _Run:
             module.train()
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device, self.precision):
-            loss, stats = task.loss(batch)
-        loss.backward()
+        scaler = self.scaler  # fp16 only; otherwise scale() and unscale_() do nothing and step() steps
+        loss, stats = self.losses(batch)
+        scaler.scale(loss).backward()
         if config.clip_max_norm > 0:
+            scaler.unscale_(self.optimizers["main"])
             nn.utils.clip_grad_norm_(task.main_parameters(), config.clip_max_norm)
-        self.optimizers["main"].step()
-        if "aux" in self.optimizers:
+        scaler.step(self.optimizers["main"])
+        if "aux" in self.optimizers:  # fp32 and independent of the batch: the same on every rank
             aux_loss = task.aux_loss()
             if aux_loss is not None:
                 aux_loss.backward()
@@ -265,11 +317,11 @@ class _Run:
                 stats["aux"] = aux_loss.item()
         if "discriminator" in self.optimizers:
             self.optimizers["discriminator"].zero_grad(set_to_none=True)
-            with autocast(self.device, self.precision):
-                d_loss, d_stats = task.discriminator_loss(batch)
-            d_loss.backward()
-            self.optimizers["discriminator"].step()
+            d_loss, d_stats = self.losses(batch, "discriminator")
+            scaler.scale(d_loss).backward()
+            scaler.step(self.optimizers["discriminator"])
             stats.update(d_stats)
+        scaler.update()
         for scheduler in self.schedulers.values():
             scheduler.step()
         self.step += 1
@@ -318,13 +370,30 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
 
     The global RNG is seeded with ``config.seed`` before ``build_task`` runs, so a run is
     reproducible. If ``config.out / "last.pt"`` exists, the run resumes from it, after checking
-    that the settings that define the run are unchanged. Ctrl-C saves the state before exiting.
+    that the settings that define the run are unchanged. Ctrl-C saves the state before exiting
+    (in a multi-process job, the last periodic checkpoint stands instead).
     ``export_info`` is stored in ``model.pt`` beside the weights (e.g. the training command);
     ``load_init`` loads ``config.init`` into a new model (default: :func:`load_weights`).
+
+    Started by ``torchrun``, every rank calls this function: it joins the process group and
+    trains its slice of each global batch (:mod:`codecbench.learned.distributed`); rank 0's result
+    holds the validation figures, the other ranks' none.
     """
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    ranks = Ranks.from_environment()
+    device = resolve_device(config.device, ranks)
+    if config.batch_size % ranks.world_size:
+        raise TrainingError(f"--batch-size {config.batch_size} is the global batch: it must be a "
+                            f"multiple of the {ranks.world_size} processes")
+    with process_group(ranks, device):
+        return _train(build_task, config, codec, export_info, load_init, ranks, device)
+
+
+def _train(build_task: Callable[[], TrainingTask], config: TrainConfig, codec: str,
+           export_info: Mapping[str, Any] | None,
+           load_init: Callable[[nn.Module, Mapping[str, Any]], None], ranks: Ranks,
+           device: torch.device) -> TrainResult:
     precision = resolve_precision(config.precision, device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     if config.lmbda is None:
@@ -335,13 +404,17 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
     else:
         train_paths, val_paths = split_holdout(train_paths, config.val_count)
     crops = RandomCrops(train_paths, config.crop, seed=config.seed)
-    val_images = center_crops(val_paths, max(config.crop, 256))
+    val_images = center_crops(val_paths, max(config.crop, 256)) if ranks.is_main else []
+    share = config.batch_size // ranks.world_size
+    rows = slice(ranks.rank * share, (ranks.rank + 1) * share)  # this rank's slice of each batch
 
     torch.manual_seed(config.seed)
     task = build_task()
+    if ranks.rank:  # the same initial weights everywhere, other training noise on every rank
+        torch.manual_seed(config.seed * 1_000_003 + ranks.rank)
     for module in task.modules().values():
         module.to(device)
-    run = _Run(task, config, device, precision)
+    run = _Run(task, config, device, precision, ranks)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     state_path, model_path, log_path = out / "last.pt", out / "model.pt", out / "log.jsonl"
@@ -355,6 +428,8 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
             module.to(memory_format=torch.channels_last)
     if config.compile:
         task.compile()
+    if ranks.distributed:
+        run.ddp = wrap(task, device)
     session = {"steps": 0, "seconds": 0.0}
 
     def throughput() -> dict[str, Any]:
@@ -363,10 +438,15 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
                 "steps_measured": session["steps"], "crop": config.crop,
                 "batch_size": config.batch_size, "precision": precision,
                 "channels_last": config.channels_last, "compile": config.compile,
-                "threads": torch.get_num_threads(), "device": str(device), "cpu": cpu_name()}
+                "threads": torch.get_num_threads(), "device": str(device), "cpu": cpu_name(),
+                "processes": ranks.world_size}
 
     def save() -> None:
-        write_atomic(run.state(), state_path)
+        """Every rank calls it (their random states are gathered); rank 0 writes."""
+        rng_ranks = gather(run.rng_state())
+        if not ranks.is_main:
+            return
+        write_atomic(run.state(rng_ranks), state_path)
         info = {"lmbda": config.lmbda, "step": run.step, "wall_s": round(run.wall_s, 1),
                 "train_config": json.loads(json.dumps(asdict(config), default=str)),
                 "throughput": throughput(), **task.export_info(), **(export_info or {})}
@@ -405,22 +485,26 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
     val_step: int | None = None
     budget_s = config.max_minutes * 60 if config.max_minutes is not None else math.inf
     bar = tqdm(total=config.steps, initial=run.step, desc=f"train {codec}", unit="step",
-               file=sys.stderr, disable=not config.progress, dynamic_ncols=True)
+               file=sys.stderr, disable=not (config.progress and ranks.is_main), dynamic_ncols=True)
     try:
         while run.step < config.steps and run.wall_s < budget_s:
             started = time.perf_counter()
-            batch = crops.batch(run.step, config.batch_size).to(device)
+            batch = crops.batch(run.step, config.batch_size)[rows].to(device)
             stats = run.train_step(batch.contiguous(memory_format=memory_format))
+            # The mean over ranks (the figures of the whole batch for batch-mean statistics), and a
+            # step time every rank agrees on, so that all stop at the same step.
+            stats["_elapsed"] = time.perf_counter() - started
+            stats = mean_over_ranks(stats, device)
+            elapsed = stats.pop("_elapsed")
             check_finite(stats, run.step, state_path)
             recent.append(stats)
-            elapsed = time.perf_counter() - started
             run.wall_s += elapsed
             session["steps"] += 1
             session["seconds"] += elapsed
             recent = recent[-config.log_every:]
             bar.update(1)
             bar.set_postfix(_format_stats(_mean_stats(recent)), refresh=False)
-            if run.step % config.log_every == 0:
+            if ranks.is_main and run.step % config.log_every == 0:
                 log("train", {**_mean_stats(recent), "crops_per_s": throughput()["crops_per_s"]})
             if val_images and (run.step % config.val_every == 0 or run.step == config.steps):
                 val_stats, val_step = validate_and_log(), run.step
@@ -431,7 +515,8 @@ def train(build_task: Callable[[], TrainingTask], config: TrainConfig, *, codec:
             # those of the checkpoint written below.
             val_stats, val_step = validate_and_log(), run.step
     except KeyboardInterrupt:
-        save()
+        if not ranks.distributed:  # a save gathers every rank's state: not after an interrupt
+            save()
         raise
     finally:
         bar.close()
