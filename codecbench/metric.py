@@ -62,8 +62,17 @@ class Metric(abc.ABC):
         return "0"
 
     def unavailable_reason(self) -> str | None:
-        """Why this metric cannot be computed here (and how to fix it), or ``None``."""
+        """Why this metric cannot be computed here (and how to fix it), or ``None``. Looks at local
+        files only (``codecbench list`` calls it): no download, no network, no model built."""
         return None
+
+    def load(self) -> None:
+        """Get ready to compute (fetch missing weights, which may download them, and check them),
+        or raise :class:`~codecbench.errors.MetricError` saying why not; ``run`` calls it before
+        computing and skips the metric when it raises. Default: raise :meth:`unavailable_reason`."""
+        reason = self.unavailable_reason()
+        if reason:
+            raise MetricError(reason)
 
     def note(self, sizes: Sequence[tuple[int, int]]) -> str:
         """What a reader of this metric's values on images of ``sizes`` (height, width) needs to

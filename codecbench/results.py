@@ -52,6 +52,7 @@ import math
 import os
 import socket
 import sqlite3
+import sys
 import time
 import urllib.parse
 import uuid
@@ -61,11 +62,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from codecbench.errors import StoreError, StreamChecksumError
+
+if TYPE_CHECKING:  # pandas is imported by the methods that return frames (the CLI starts without it)
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +367,13 @@ def store_error(exc: BaseException, path: Path) -> StoreError:
     return StoreError(f"Results database {path}: {type(error).__name__}: {text}")
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    """SQLite's errors, and pandas' ``DatabaseError`` (its wrapper of them) once pandas is imported
+    (before, nothing can have raised it)."""
+    pandas = sys.modules.get("pandas")
+    return (sqlite3.Error,) if pandas is None else (sqlite3.Error, pandas.errors.DatabaseError)
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -377,7 +386,7 @@ def _guarded(method: F) -> F:
             return method(self, *args, **kwargs)
         except StoreError:
             raise
-        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+        except _database_errors() as exc:
             raise store_error(exc, self.path) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -795,6 +804,8 @@ class ResultStore:
     @_guarded
     def frame(self, dataset: str | None = None, codecs: list[str] | None = None) -> pd.DataFrame:
         """Tidy table of rows: one per result, one column per metric value (no bitstreams)."""
+        import pandas as pd
+
         where, params = [], []
         if dataset:
             where.append("r.dataset = ?")
@@ -826,6 +837,8 @@ class ResultStore:
 
         ``with_counts`` adds ``n_images``, the number of images each value was computed over.
         """
+        import pandas as pd
+
         df = pd.read_sql_query("SELECT * FROM set_metric_values", self.conn)
         if dataset:
             df = df[df["dataset"] == dataset]
@@ -841,6 +854,8 @@ class ResultStore:
         """The checkpoint files recorded per (dataset, codec, codec_version, config): one row per
         file (``path``, ``sha256``, ``position`` in the ``weights`` option), for rows whose
         configuration named ``weights``."""
+        import pandas as pd
+
         where, params = ("AND dataset=?", (dataset,)) if dataset else ("", ())
         records = []
         if "weights_files" in self._columns:
@@ -856,6 +871,8 @@ class ResultStore:
     @_guarded
     def runs(self) -> pd.DataFrame:
         """Every recorded run with its command and environment."""
+        import pandas as pd
+
         return pd.read_sql_query("SELECT * FROM runs ORDER BY started", self.conn)
 
     # -- maintenance ------------------------------------------------------------------------------

@@ -83,7 +83,9 @@ def test_corrupted_trunk_fails_its_checksum(tmp_path: Path, monkeypatch: pytest.
     (tmp_path / "w" / "lpips" / TRUNK).write_bytes(b"not a checkpoint")
     monkeypatch.setenv("CODECBENCH_WEIGHTS", str(tmp_path / "w"))
     metric = LPIPSMetric()
-    assert "Checksum mismatch" in (metric.unavailable_reason() or "")
+    assert metric.unavailable_reason() is None  # the file is there: list only looks
+    with pytest.raises(MetricError, match="Checksum mismatch"):
+        metric.load()  # what run calls before computing: the file is verified
     with pytest.raises(MetricError, match="Checksum mismatch"):
         metric.compute(synthetic_image(), synthetic_image())
 
@@ -93,9 +95,11 @@ def test_without_weights_names_the_file_and_never_computes(
 ) -> None:
     monkeypatch.setenv("CODECBENCH_WEIGHTS", str(tmp_path / "empty"))
     metric = LPIPSMetric()
-    reason = metric.unavailable_reason()
+    reason = metric.unavailable_reason()  # looks only: no download tried
     assert reason and f"{tmp_path / 'empty'}/lpips/{TRUNK}" in reason
-    assert "network disabled" in reason
+    assert "alexnet-owt-7be5be79.pth on first use" in reason and "network disabled" not in reason
+    with pytest.raises(MetricError, match="network disabled"):
+        metric.load()  # tries the download
     with pytest.raises(MetricError, match="unavailable"):
         metric.compute(synthetic_image(), synthetic_image())
     assert "vgg16-397923af.pth" in (LPIPSMetric("vgg").unavailable_reason() or "")

@@ -27,7 +27,7 @@ from codecbench.cli.options import (
 )
 from codecbench.codec import Codec, format_point
 from codecbench.dataset import ManifestDataset, resolve_dataset
-from codecbench.errors import CodecError, CodecUnavailableError
+from codecbench.errors import CodecError, CodecUnavailableError, MetricError
 from codecbench.hookspecs import hookimpl
 from codecbench.results import ResultStore, default_db_path
 
@@ -225,13 +225,16 @@ def select_metrics(names: list[str]) -> list:
         raise click.BadParameter("no metric named (see `codecbench list metrics`)",
                                  param_hint="--metrics")
     registry = plugins.metrics()
-    selected = [registry.get(n) for n in names]
-    for metric in selected:
-        reason = metric.unavailable_reason()
-        if reason:
-            click.secho(f"warning: metric {metric.name!r} unavailable, skipped: {reason}",
+    usable = []
+    for metric in [registry.get(n) for n in names]:
+        try:
+            metric.load()  # fetches missing weights (list only looks for them)
+        except MetricError as exc:
+            click.secho(f"warning: metric {metric.name!r} unavailable, skipped: {exc}",
                         fg="yellow", err=True)
-    return [m for m in selected if not m.unavailable_reason()]
+            continue
+        usable.append(metric)
+    return usable
 
 
 def execution_options(func: Any) -> Any:

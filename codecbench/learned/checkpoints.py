@@ -23,12 +23,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from codecbench.errors import CodecError, CodecUnavailableError
 from codecbench.files import sha256_of
+
+if TYPE_CHECKING:  # torch is imported where a file is read or written: manifests load without it
+    import torch
 
 EXPORT_FORMAT = "codecbench.learned.model/1"
 TRAINING_STATE_FORMAT = "codecbench.learned.training/1"
@@ -88,6 +89,8 @@ def checkpoint_id(sha256: str) -> str:
 
 def read_checkpoint(path: Path, sha256: str | None = None) -> dict[str, Any]:
     """Load a checkpoint file (verifying ``sha256`` when given) as a dict of tensors and values."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CodecUnavailableError(f"Checkpoint file {path} not found")
@@ -113,6 +116,8 @@ def read_checkpoint(path: Path, sha256: str | None = None) -> dict[str, Any]:
 
 def write_atomic(payload: Mapping[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file, then rename: an interrupted save never leaves a torn file."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

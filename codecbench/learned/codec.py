@@ -32,16 +32,16 @@ prevent (another instruction set or library version) the container's symbol dige
 from __future__ import annotations
 
 import abc
+import importlib.util
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
 
 from codecbench.codec import Codec, Point, check_image_array
 from codecbench.errors import BitstreamError, CodecError, CodecUnavailableError
@@ -55,8 +55,12 @@ from codecbench.learned.checkpoints import (
     load_weights,
     read_checkpoint,
 )
-from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, padded_size, tensor_to_image
-from codecbench.learned.tasks import RateDistortionTask, TrainingTask
+
+if TYPE_CHECKING:  # torch is imported by the methods that run a model, so that plugins register without it
+    import torch
+    from torch import nn
+
+    from codecbench.learned.tasks import TrainingTask
 
 
 @contextmanager
@@ -65,6 +69,8 @@ def single_threaded() -> Iterator[None]:
 
     ``LearnedCodec`` codes inside it, so that the floats choosing the entropy coder's CDFs (and
     the decoded image) do not depend on how many threads the encoding or decoding process has."""
+    import torch
+
     previous = torch.get_num_threads()
     if previous == 1:
         yield
@@ -175,14 +181,15 @@ class LearnedCodec(Codec):
 
     def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
         """How ``codecbench train`` optimises ``model`` (default: MSE rate-distortion)."""
+        from codecbench.learned.tasks import RateDistortionTask
+
         return RateDistortionTask(model, lmbda, self.stride)
 
     def compressai_version(self) -> str:
         try:
-            import compressai
-        except ImportError:
+            return metadata.version("compressai")  # the installed distribution's: no import (torch)
+        except metadata.PackageNotFoundError:
             return "none"
-        return compressai.__version__
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -204,9 +211,7 @@ class LearnedCodec(Codec):
         self.points = tuple(range(1, len(weights or self.shipped_checkpoints()) + 1))
 
     def unavailable_reason(self) -> str | None:
-        try:
-            import compressai  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("compressai") is None:  # looked up, not imported (slow: torch)
             return "compressai is not installed (pip install compressai)"
         missing = [str(p) for p in self.user_weights() if not p.is_file()]
         if missing:
@@ -268,6 +273,10 @@ class LearnedCodec(Codec):
     # -- coding -------------------------------------------------------------------------------
 
     def encode(self, image: np.ndarray, point: Point) -> bytes:
+        import torch
+
+        from codecbench.learned.padding import image_to_tensor, pad_to_stride
+
         check_image_array(image, f"{self.name}.encode() input")
         loaded = self.model_for_point(point)
         height, width = image.shape[:2]
@@ -279,6 +288,10 @@ class LearnedCodec(Codec):
                          streams, None if digest.empty else digest.value()).to_bytes()
 
     def decode(self, data: bytes) -> np.ndarray:
+        import torch
+
+        from codecbench.learned.padding import crop_to, tensor_to_image
+
         bitstream = Bitstream.from_bytes(data, codec=self.name)
         if bitstream.height * bitstream.width > (Image.MAX_IMAGE_PIXELS or float("inf")):
             raise BitstreamError(
@@ -308,6 +321,8 @@ class LearnedCodec(Codec):
 
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
         """The ``shape`` CompressAI's ``compress`` returns for an image of this size."""
+        from codecbench.learned.padding import padded_size
+
         padded_h, padded_w = padded_size(height, width, self.stride)
         return padded_h // self.stride, padded_w // self.stride
 

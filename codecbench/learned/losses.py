@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codecbench.errors import CodecbenchError, CodecError
+from codecbench.errors import CodecbenchError, CodecError, MetricError
 
 PERCEPTUAL_LOSSES = ("lpips", "st-lpips")
 """The names :func:`perceptual_loss` accepts (and ``auto``, see :func:`resolve_perceptual`)."""
@@ -141,7 +141,11 @@ def resolve_perceptual(name: str) -> str:
         return name
     from codecbench.metrics.lpips import LPIPSMetric
 
-    return "lpips" if LPIPSMetric("alex").unavailable_reason() is None else "st-lpips"
+    try:
+        LPIPSMetric("alex").load()  # found locally, or downloaded
+    except MetricError:
+        return "st-lpips"
+    return "lpips"
 
 
 def perceptual_loss(name: str) -> nn.Module:

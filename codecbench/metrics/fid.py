@@ -10,9 +10,11 @@ samples is noisy and biased upwards, as HiFiC notes: compare codecs on the same 
 Feature extractor, in order: torch-fidelity's own Inception weights when found (weights directory
 ``fid/`` or the torch hub cache), else a local TorchScript Inception
 ``<weights-dir>/fid/inception-2015-12-05-torchscript.pt``, else a hash-checked download of
-torch-fidelity's weights. Statistics are computed with torch-fidelity's own FID and KID functions
-from the features; ``torch_fidelity.calculate_metrics`` is not used because it wants image datasets
-and a registered extractor class, while the patches and the TorchScript extractor live here.
+torch-fidelity's weights, tried by :meth:`FIDMetric.load` (``codecbench run``) only: availability
+(what ``codecbench list`` shows) only looks for the files. Statistics are computed with
+torch-fidelity's own FID and KID functions from the features; ``torch_fidelity.calculate_metrics``
+is not used because it wants image datasets and a registered extractor class, while the patches
+and the TorchScript extractor live here.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tqdm import tqdm
 from codecbench.errors import MetricError
 from codecbench.hookspecs import hookimpl
 from codecbench.metrics import Column, Metric, check_pair, progress_shown, weights_dir
-from codecbench.metrics.weights import WeightsFile, find_weights
+from codecbench.metrics.weights import WeightsFile, find_weights, local_weights
 
 FID = "fid"
 KID = "kid"
@@ -186,11 +188,11 @@ class FIDMetric(Metric):
                 "compare codecs on the same dataset only.")
 
     def unavailable_reason(self) -> str | None:
-        try:
-            self.extractor()
-        except MetricError as exc:
-            return str(exc)
-        return None
+        path, reason = local_weights([TORCH_FIDELITY_WEIGHTS, TORCHSCRIPT_WEIGHTS])
+        return None if path else f"FID/KID unavailable: {reason}"
+
+    def load(self) -> None:
+        self.extractor()
 
     def features(self, crops: list[np.ndarray]) -> "torch.Tensor":  # noqa: F821
         """Inception features of a list of ``uint8`` patches."""

@@ -19,7 +19,7 @@ import numpy as np
 from codecbench.errors import MetricError
 from codecbench.hookspecs import hookimpl
 from codecbench.metrics import Column, Metric, check_pair, to_tensor, weights_dir
-from codecbench.metrics.weights import WeightsFile, find_weights
+from codecbench.metrics.weights import WeightsFile, find_weights, local_weights
 
 TORCHVISION_MODELS = "https://download.pytorch.org/models/"
 # Trunk files per network, in order of preference. The first AlexNet file is torchvision-layout
@@ -99,11 +99,11 @@ class LPIPSMetric(Metric):
         return path
 
     def unavailable_reason(self) -> str | None:
-        try:
-            self.trunk_path()
-        except MetricError as exc:
-            return str(exc)
-        return None
+        path, reason = local_weights(TRUNKS[self.net])
+        return None if path else f"LPIPS ({self.net}) unavailable: {reason}"
+
+    def load(self) -> None:
+        self.trunk_path()
 
     def model(self) -> "lpips.LPIPS":  # noqa: F821
         """The LPIPS network with its verified trunk, built once per weights file."""

@@ -13,36 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any, Callable
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from codecbench import Codec, hookimpl
-from codecbench.learned import (
-    LearnedCodec,
-    TrainingTask,
-    padded_size,
-    shipped_checkpoints_dir,
-    split_model_config,
-    training_options,
-    with_training_options,
-)
+from codecbench.learned import LearnedCodec, shipped_checkpoints_dir
+
+if TYPE_CHECKING:  # registering the codec imports no torch (``codecbench list`` stays fast)
+    from torch import nn
+
+    from codecbench.learned import TrainingTask
 
 ARCHITECTURE_KEYS = ("C", "L", "width", "res_blocks", "learned_centres", "norm")
 LATENT_STRIDE = 16
-
-
-def checkpoints_dir() -> Path:
-    """The shipped checkpoints: inside the package in a wheel, beside it in a source checkout."""
-    return shipped_checkpoints_dir(__file__)
-
-
-def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(architecture, loss settings)`` from a model config."""
-    from codecbench_aedc.training import LossSettings
-
-    loss_keys = set(LossSettings.__dataclass_fields__) - {"lambda_mse"}
-    return split_model_config("AEDC", config, ARCHITECTURE_KEYS, loss_keys)
 
 
 class AEDCCodec(LearnedCodec):
@@ -60,6 +42,7 @@ class AEDCCodec(LearnedCodec):
     }
 
     def build_model(self, **config: Any) -> nn.Module:
+        from codecbench.learned import split_model_config, with_training_options
         from codecbench_aedc.model import AEDCModel
         from codecbench_aedc.training import LossSettings
 
@@ -68,12 +51,15 @@ class AEDCCodec(LearnedCodec):
         return with_training_options(AEDCModel(**architecture), options)
 
     def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
+        from codecbench.learned import training_options
         from codecbench_aedc.training import AEDCTask, LossSettings
 
         settings = LossSettings(lambda_mse=lmbda, **training_options(model))
         return AEDCTask(model, settings, self.stride)
 
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
+        from codecbench.learned import padded_size
+
         padded_h, padded_w = padded_size(height, width, self.stride)
         return padded_h // LATENT_STRIDE, padded_w // LATENT_STRIDE
 

@@ -11,19 +11,15 @@ so that each checkpoint records them beside the architecture.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Callable
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from codecbench import Codec, hookimpl
-from codecbench.learned import (
-    LearnedCodec,
-    TrainingTask,
-    shipped_checkpoints_dir,
-    split_model_config,
-    training_options,
-    with_training_options,
-)
+from codecbench.learned import LearnedCodec, shipped_checkpoints_dir
+
+if TYPE_CHECKING:  # registering the codec imports no torch (``codecbench list`` stays fast)
+    from torch import nn
+
+    from codecbench.learned import TrainingTask
 
 ARCHITECTURE_KEYS = ("N", "M", "width", "res_blocks")
 
@@ -43,6 +39,7 @@ class HiFiCCodec(LearnedCodec):
     }
 
     def build_model(self, **config: Any) -> nn.Module:
+        from codecbench.learned import split_model_config, with_training_options
         from codecbench_hific.model import HiFiCModel
         from codecbench_hific.training import TRAINING_OPTIONS
 
@@ -50,6 +47,7 @@ class HiFiCCodec(LearnedCodec):
         return with_training_options(HiFiCModel(**architecture), options)
 
     def training_task(self, model: nn.Module, lmbda: float) -> TrainingTask:
+        from codecbench.learned import training_options
         from codecbench_hific.training import HiFiCTask, LossSettings
 
         settings = LossSettings(lambda_a=lmbda, **training_options(model))
