@@ -79,6 +79,9 @@ def download(url: str, dest: Path, sha256: str | None) -> None:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     out.write(chunk)
                     bar.update(len(chunk))
+            if total is not None and out.tell() != total:  # the connection closed early
+                raise FileError(f"Cannot download {url}: the connection closed after {out.tell()} "
+                                f"of {total} bytes; nothing was kept, try again")
         if sha256:
             actual = sha256_of(tmp)
             if not actual.startswith(sha256.lower()):

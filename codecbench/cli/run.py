@@ -13,6 +13,7 @@ import click
 
 from codecbench import plugins
 from codecbench.cli.options import (
+    _environment_variable,
     codec_options,
     command_line,
     data_dir_option,
@@ -262,6 +263,30 @@ def execution_options(func: Any) -> Any:
     return func
 
 
+def device_option(func: Any) -> Any:
+    """``--device cpu|cuda|auto``: where learned codecs run their transforms, for the duration of
+    the command (``CODECBENCH_DEVICE``, inherited by the workers; :mod:`codecbench.learned.devices`)."""
+
+    def use(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is None:
+            return
+        if value != "cpu":
+            import torch
+
+            if value == "cuda" and not torch.cuda.is_available():
+                raise click.BadParameter("torch sees no CUDA device here (use cpu or auto)",
+                                         param_hint="--device")
+            value = "cuda" if torch.cuda.is_available() else "cpu"
+        ctx.with_resource(_environment_variable("CODECBENCH_DEVICE", value))
+
+    return click.option(
+        "--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None, expose_value=False,
+        callback=use,
+        help="Where learned codecs run their analysis and synthesis transforms: cpu (default), "
+             "cuda (each worker on one GPU, spread over them) or auto (cuda when available). "
+             "Entropy coding stays on the CPU: a stream decodes the same on any device.")(func)
+
+
 @click.command("run")
 @click.option("--codec", "-c", "codec_names", required=True,
               help="Codec name, or several separated by commas (see `codecbench list codecs`).")
@@ -273,12 +298,15 @@ def execution_options(func: Any) -> Any:
 @data_dir_option
 @weights_dir_option
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Checkpoint file for a learned codec (same as -o weights=PATH).")
+              help="Checkpoint file for a learned codec (same as -o weights=PATH; several "
+                   "comma-separated), or CompressAI's published weights by name: "
+                   "compressai:cheng2020-anchor-3, or compressai:cheng2020-anchor for qualities 1-6.")
 @codec_options()
 @limit_option
 @click.option("--no-download", is_flag=True, help="Never download a dataset; fail if missing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no leaderboard.")
 @execution_options
+@device_option
 @threads_option
 @db_option
 def run_command(codec_names: str, dataset_name: str, points: str | None, metric_names: str,
@@ -298,6 +326,11 @@ def run_command(codec_names: str, dataset_name: str, points: str | None, metric_
     click.get_current_context().with_resource(showing_progress(not quiet))  # FID's own bar too
     if weights is not None:
         options["weights"] = str(weights)
+    if any(name.startswith("compressai:") for name in split_names(options.get("weights"))):
+        from codecbench.learned.zoo import local_weights  # published weights by name, fetched
+
+        options["weights"] = local_weights(options["weights"],
+                                           [plugins.codecs().get(n) for n in split_names(codec_names)])
     codecs = select_codecs(split_names(codec_names), options)
     metrics = select_metrics(split_names(metric_names))
     dataset = resolve_dataset(dataset_name, plugins.datasets().items)

@@ -145,6 +145,12 @@ class LearnedCodec(Codec):
     family: ClassVar[str] = "learned"
     integer_points: ClassVar[bool] = True
     stride: ClassVar[int] = 64
+    zoo_architectures: ClassVar[tuple[str, ...]] = ()
+    """CompressAI zoo architectures whose published weights the model loads (``--weights
+    compressai:NAME``, :mod:`codecbench.learned.zoo`)."""
+    device_modules: ClassVar[tuple[str, ...]] = ("g_a", "g_s")
+    """Submodules moved to the GPU by ``run --device cuda`` (:mod:`codecbench.learned.devices`);
+    whatever chooses the entropy coder's CDFs must stay out of it."""
     manifest: ClassVar[Path | None] = None
     default_lmbda: ClassVar[float] = 0.0067
     model_config: ClassVar[Mapping[str, Any]] = {}
@@ -254,6 +260,9 @@ class LearnedCodec(Codec):
         model.eval()
         with single_threaded():
             model.update(force=True)  # the CDF tables compress/decompress use
+        from codecbench.learned.devices import place_transforms
+
+        place_transforms(model, self.device_modules)  # on the CPU unless run --device says otherwise
         return LoadedModel(model, checkpoint_id(sha256 or sha256_of(path)), path)
 
     def model_for_point(self, point: Point) -> LoadedModel:

@@ -90,6 +90,7 @@ class Cheng2020Anchor(Cheng2020Codec):
     name = "cheng2020-anchor"
     description = "Cheng2020 anchor (K=3 Gaussian mixture, context model), CompressAI"
     architecture = "Cheng2020Anchor"
+    zoo_architectures = ("cheng2020-anchor",)  # --weights compressai:cheng2020-anchor[-ms-ssim]-1..6
     manifest = shipped_checkpoints_dir(__file__) / "cheng2020-anchor.toml"
 
 
@@ -97,6 +98,7 @@ class Cheng2020Attention(Cheng2020Codec):
     name = "cheng2020-attn"
     description = "Cheng2020 with attention modules (K=3 Gaussian mixture, context model), CompressAI"
     architecture = "Cheng2020Attention"
+    zoo_architectures = ("cheng2020-attn",)  # --weights compressai:cheng2020-attn[-ms-ssim]-1..6
     manifest = shipped_checkpoints_dir(__file__) / "cheng2020-attn.toml"
 
     def init_state_dict(self, model: Any, payload: Mapping[str, Any],
