@@ -145,7 +145,7 @@ def local_ray() -> Iterator[None]:
 
 
 @pytest.mark.slow
-def test_ray_stores_the_rows_of_a_local_run_and_kills_a_unit_past_its_timeout(
+def test_ray_stores_the_rows_of_a_local_run_kills_a_unit_past_its_timeout_and_counts_restarts(
     tmp_path: Path, images: Path, local_ray: None, faulty: Codec
 ) -> None:
     # One test, so that a parallel test session starts one Ray instance, not one per worker.
@@ -163,6 +163,15 @@ def test_ray_stores_the_rows_of_a_local_run_and_kills_a_unit_past_its_timeout(
     assert [(f.image, f.error) for f in summary.failures] == [
         ("img1.png", "timed out after 4 s (Ray worker killed), 1 attempts")
     ]
+
+    # Workers killed by SIGKILL: 33 rows once (restarted, then stored), 48 rows twice (failed);
+    # both restarts are counted in the run's totals, as a local pool's are.
+    crashed = run(tmp_path / "crash.sqlite", [faulty.with_options(plan="48=kill:2,33=kill:1")], images,
+                  executor="ray", jobs=None, retries=1)
+    assert crashed.computed == 2 and crashed.failed == 1 and crashed.retried == 2
+    [(image, error)] = [(f.image, f.error) for f in crashed.failures]
+    assert image == "img1.png" and error.startswith("Ray worker lost (WorkerCrashedError: ") \
+        and error.endswith("), 2 attempts")
 
 
 def test_workers_run_torch_on_the_requested_threads(

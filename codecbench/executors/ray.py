@@ -1,19 +1,23 @@
 """The ``ray`` executor: the same tasks on a Ray cluster (``ray.init(address=...)``).
 
-Ray schedules the tasks and restarts those whose worker process dies (``max_retries``); this module
-only keeps a bounded number in flight, streams finished results back with ``ray.wait`` and cancels
-(``ray.cancel(force=True)`` kills the worker) tasks that run past the timeout, which it then starts
-again up to ``retries`` times. Workers read images by path, so on a multi-node cluster the images
-must be at the same path on every node (a shared file system), and they import plugins by module
-name, so codecbench and the plugins must be installed (importable) on every node. The caller's
-``CODECBENCH_*`` variables reach the workers through the job's runtime environment, unless Ray was
-already initialised in this process (a notebook, a test), whose connection is used as it is. A
-task that Ray restarts after its worker crashed is not counted in the run's restarts.
+Ray schedules the tasks; this module keeps a bounded number in flight, streams finished results
+back with ``ray.wait``, cancels (``ray.cancel(force=True)`` kills the worker) tasks that run past
+the timeout, and starts again, up to ``retries`` times, a task whose worker was killed or lost (a
+crash, a node gone). It does the restarts itself (Ray's own ``max_retries`` is 0) so that every
+restart is counted in the run's totals, as the local pool's are; a task Ray killed for running
+out of memory is reported at once, as the local pool does. Workers read images by path, so on a
+multi-node cluster the images must be at the same path on every node (a shared file system), and
+they import plugins by module name, so codecbench and the plugins must be installed (importable)
+on every node. The caller's ``CODECBENCH_*`` variables (``run --device`` included) reach the
+workers through the job's runtime environment, unless Ray was already initialised in this
+process (a notebook, a test), whose connection is used as it is. With ``--device cuda`` each task
+asks Ray for an equal share of the cluster's GPUs (Ray binds it to one GPU).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -36,6 +40,17 @@ def _ray() -> Any:
             "--executor ray needs Ray: pip install 'codecbench[ray]' (or `pip install ray`)"
         ) from exc
     return ray
+
+
+def gpu_share(resources: dict[str, float], slots: int) -> float:
+    """The GPUs each task asks for: none unless ``CODECBENCH_DEVICE`` is ``cuda``; then an equal
+    share of the cluster's GPUs among ``slots`` tasks (at most one GPU, in Ray's 4-decimal steps)."""
+    if os.environ.get("CODECBENCH_DEVICE") != "cuda":
+        return 0
+    gpus = resources.get("GPU", 0)
+    if not gpus:
+        raise CodecbenchError("--device cuda: the Ray cluster has no GPUs (see `ray status`)")
+    return max(0.0001, math.floor(min(1.0, gpus / slots) * 10_000) / 10_000)
 
 
 class RayExecutor:
@@ -73,9 +88,11 @@ class RayExecutor:
         ray = _ray()
         owns = self._connect()
         try:
-            slots = self.jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            resources = ray.cluster_resources()
+            slots = self.jobs or max(1, int(resources.get("CPU", 1)))
             limit = slots if self.timeout else 2 * slots
-            remote = ray.remote(num_cpus=max(1, self.threads), max_retries=self.retries)(execute_task)
+            remote = ray.remote(num_cpus=max(1, self.threads), num_gpus=gpu_share(resources, slots),
+                                max_retries=0)(execute_task)
             pending: dict[Any, tuple[UnitTask, int, float]] = {}
             todo = iter(tasks)
 
@@ -95,10 +112,18 @@ class RayExecutor:
                     task, attempt, _ = pending.pop(ref)
                     try:
                         result = ray.get(ref)
-                    except ray.exceptions.RayError as exc:  # the worker died more than max_retries times
+                    except ray.exceptions.RayError as exc:  # execute_task never raises: the worker was lost
                         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                        result = UnitResult("failed", error=f"Ray worker lost ({type(exc).__name__}: "
-                                                            f"{reason}), {self.retries + 1} attempts")
+                        lost = f"Ray worker lost ({type(exc).__name__}: {reason})"
+                        if isinstance(exc, ray.exceptions.OutOfMemoryError):
+                            result = UnitResult("failed", error=lost)
+                        elif attempt <= self.retries:
+                            log.warning("%s @ %s on %s: %s; retrying", task.codec.name, task.point,
+                                        task.image, lost)
+                            submit(task, attempt + 1)
+                            continue
+                        else:
+                            result = UnitResult("failed", error=f"{lost}, {attempt} attempts")
                     yield Outcome(task, result, attempt)
                 yield from self._expire(ray, pending, submit)
         finally:
