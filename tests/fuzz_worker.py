@@ -33,3 +33,16 @@ def decode_case(codec: str | Codec, data: bytes) -> str:
             and image.shape[2] == 3 and image.size > 0):
         return f"image {image.shape}"
     return f"returned {type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
+
+
+def decode_measured(codec: str | Codec, data: bytes) -> tuple[str, float, int]:
+    """:func:`decode_case`, with the seconds it took and by how many bytes it raised this worker's
+    peak resident memory."""
+    import resource
+    import time
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    outcome = decode_case(codec, data)
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) * 1024  # Linux: KiB
+    return outcome, time.perf_counter() - start, grown

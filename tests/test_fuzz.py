@@ -6,10 +6,16 @@ the test session down. A hostile bitstream must end in a ``CodecbenchError`` sub
 flip that the format cannot detect (no checksum), or a truncation of a format that conceals it
 (``CONCEALS_TRUNCATION``), may instead give a well-formed ``uint8`` image.
 Huge declared sizes (decompression bombs) must be refused before any pixel is decoded.
+
+The CRC of a learned codec's container catches damage, not forgery, so learned streams are also
+forged with their CRC recomputed (declared size, latent shape, stream lengths and contents, stream
+count, digest, checkpoint): each must end in a clean error or an image of the declared size, within
+the case's time limit and without a large allocation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
 from collections.abc import Iterator
@@ -18,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzz_worker import decode_case
+from fuzz_worker import decode_case, decode_measured
 from pebble import ProcessExpired, ProcessPool
 
 from codecbench import plugins
@@ -156,3 +162,105 @@ def test_a_learned_bitstream_declaring_a_huge_size_is_refused_before_decoding(
     bomb = learned_stream_declaring(learned, 20_000, 20_000)
     [outcome] = decode_all(pool, learned.with_options(), [bomb])
     assert outcome.startswith("refused BitstreamError") and "decompression bomb" in outcome, outcome
+
+
+FORGED_PEAK_BYTES = 1 << 30  # what one forged stream may add to a worker's peak memory
+
+
+def forgeries(codec: Codec, stream: bytes, rng: np.random.Generator,
+              large: tuple[int, int]) -> Iterator[tuple[str, bytes]]:
+    """Valid-CRC variants of a learned ``stream``: header fields and streams altered as a forger
+    would (``large``: a declared height and width a few hundred stream bytes cannot fill), the
+    container re-written so that its CRC matches."""
+    from codecbench.learned.bitstream import Bitstream
+
+    real = Bitstream.from_bytes(stream)
+
+    def forged(**changes: object) -> bytes:
+        return dataclasses.replace(real, **changes).to_bytes()
+
+    h, w = real.height, real.width
+    for height, width in [(4 * h, 4 * w), large, (1, 1)]:
+        yield f"declares {width}x{height}", forged(height=height, width=width,
+                                                  latent_shape=codec.latent_shape(height, width))
+        yield f"declares {width}x{height}, latent unchanged", forged(height=height, width=width)
+    yield "latent shape doubled", forged(latent_shape=tuple(2 * d for d in real.latent_shape))
+    yield "latent shape of rank 3", forged(latent_shape=(*real.latent_shape, 1))
+    yield f"declares {large[1]}x{large[0]} with a 400-byte random stream", forged(
+        height=large[0], width=large[1], latent_shape=codec.latent_shape(*large),
+        streams=(rng.bytes(400), *real.streams[1:]))
+    yield f"declares {large[1]}x{large[0]}, every stream random", forged(
+        height=large[0], width=large[1], latent_shape=codec.latent_shape(*large),
+        streams=tuple(rng.bytes(len(s)) for s in real.streams))
+    for i, s in enumerate(real.streams):
+        def with_stream(new: bytes, i: int = i) -> bytes:
+            return forged(streams=(*real.streams[:i], new, *real.streams[i + 1:]))
+
+        yield f"stream {i} emptied", with_stream(b"")
+        yield f"stream {i} cut by one byte", with_stream(s[:-1])
+        yield f"stream {i} cut to half its words", with_stream(s[: len(s) // 8 * 4])
+        yield f"stream {i} zeroed", with_stream(bytes(len(s)))
+        yield f"stream {i} all ones", with_stream(b"\xff" * len(s))
+        yield f"stream {i} random, same length", with_stream(rng.bytes(len(s)))
+        yield f"stream {i} random, 4x as long", with_stream(rng.bytes(4 * len(s) + 4))
+        yield f"stream {i} bits flipped", with_stream(bytes(b ^ int(rng.integers(1, 256)) for b in s))
+    yield "one stream more", forged(streams=(*real.streams, real.streams[0]))
+    yield "last stream dropped", forged(streams=real.streams[:-1])
+    yield "streams in reverse order", forged(streams=real.streams[::-1])
+    if real.symbol_digest is not None:
+        yield "symbol digest changed", forged(symbol_digest=bytes(b ^ 0xFF for b in real.symbol_digest))
+    yield "checkpoint id changed", forged(checkpoint="0" * 16)
+
+
+def fuzz_forged(pool: ProcessPool, codec: Codec, point: float, sent: str | Codec,
+                large: tuple[int, int]) -> None:
+    """Decode valid-CRC forgeries of a small image's stream in workers: each is refused or decodes
+    to an image of its declared size, within ``CASE_TIMEOUT_S`` and ``FORGED_PEAK_BYTES``."""
+    from codecbench.learned.bitstream import Bitstream
+
+    stream = codec.encode(synthetic_image(40, 56, seed=1), point)
+    rng = np.random.default_rng([SEED, 13, *codec.name.encode()])
+    cases = list(forgeries(codec, stream, rng, large))
+    futures = [pool.schedule(decode_measured, (sent, data), timeout=CASE_TIMEOUT_S) for _, data in cases]
+    bad = []
+    for (label, data), future in zip(cases, futures):
+        try:
+            outcome, seconds, grown = future.result()
+        except ProcessExpired as exc:
+            bad.append(f"{label}: crashed the process ({describe_exit(exc.exitcode)})")
+            continue
+        except TimeoutError:
+            bad.append(f"{label}: hung for more than {CASE_TIMEOUT_S} s")
+            continue
+        declared = Bitstream.from_bytes(data)
+        if not (outcome.startswith("refused BitstreamError")
+                or outcome == f"image {(declared.height, declared.width, 3)}"):
+            bad.append(f"{label}: {outcome}")
+        elif grown > FORGED_PEAK_BYTES:
+            bad.append(f"{label}: {outcome} after allocating {grown / 2**20:.0f} MiB")
+    assert not bad, f"{codec.name} ({len(cases)} forgeries):\n" + "\n".join(bad)
+
+
+def test_forged_learned_streams_with_valid_crc_are_refused_cleanly(pool: ProcessPool, learned: Codec) -> None:
+    fuzz_forged(pool, learned, 1, learned.with_options(), large=(512, 768))  # Kodak's size
+
+
+@pytest.mark.parametrize("name", [n for n in available_codecs()
+                                  if plugins.codecs().get(n).family == "learned"])
+def test_forged_streams_of_every_learned_codec_are_refused_cleanly(pool: ProcessPool, name: str) -> None:
+    codec = plugins.codecs().get(name)
+    fuzz_forged(pool, codec, codec.points[0], name, large=(128, 192))  # real models: a quick size
+
+
+def test_a_declared_size_whose_decoding_does_not_fit_in_memory_is_refused_before_loading(
+    learned: Codec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codecbench.executors import memory
+
+    bomb = learned_stream_declaring(learned, 3000, 4000)  # 12 Mpx: 11.2 GiB at 1000 B/px
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8 << 30)
+    fresh = learned.with_options()  # nothing loaded: the refusal comes first
+    with pytest.raises(BitstreamError, match=r"4000x3000 image; decoding it with toy-learned needs about "
+                                             r"11\.2 GiB, more than the 8\.0 GiB available"):
+        fresh.decode(bomb)
+    assert not fresh._models

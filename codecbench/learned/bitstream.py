@@ -54,7 +54,8 @@ ARITHMETIC_MISMATCH = (
     "decoded to other symbols than the encoder coded: the bitstream is intact (its CRC matches), so "
     "it was decoded on a machine whose arithmetic differs from the encoder's (CPU instruction set, "
     "torch/CompressAI version or a model computation that depends on the thread count), and the "
-    "entropy decoder desynchronised; decode it where it was encoded, or re-encode it here"
+    "entropy decoder desynchronised; decode it where it was encoded, or re-encode it here (or the "
+    "stream was forged: altered and its CRC recomputed)"
 )
 
 

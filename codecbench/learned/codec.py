@@ -139,7 +139,8 @@ class LearnedCodec(Codec):
     constructor arguments of a model trained from scratch), ``preset_model_configs``
     (overrides per training preset, e.g. a smaller ``N`` for ``small``) and
     ``checkpoint_codecs`` (other codecs whose exported checkpoints this one also loads: the same
-    model and bitstream trained under another name).
+    model and bitstream trained under another name). What a stream may make the decoder do is
+    bounded with ``decode_bytes_per_pixel`` and ``raw_streams`` (:meth:`check_decodable`).
     """
 
     family: ClassVar[str] = "learned"
@@ -157,6 +158,12 @@ class LearnedCodec(Codec):
     preset_model_configs: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     options: ClassVar[Mapping[str, Any]] = {"weights": ""}
     checkpoint_codecs: ClassVar[tuple[str, ...]] = ()
+    decode_bytes_per_pixel: ClassVar[int] = 1000
+    """Peak working memory of one decode per pixel of the image (float feature maps at full size).
+    The default is conservative: the shipped models measured 125 (aedc) to 285 (cheng2020, N=48)
+    bytes per pixel decoding 512x512 to 1024x1024, and memory grows with a model's width."""
+    raw_streams: ClassVar[tuple[int, ...]] = ()
+    """Indexes of the streams that are not CompressAI rANS strings (a plugin's side information)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -302,11 +309,7 @@ class LearnedCodec(Codec):
         from codecbench.learned.padding import crop_to, tensor_to_image
 
         bitstream = Bitstream.from_bytes(data, codec=self.name)
-        if bitstream.height * bitstream.width > (Image.MAX_IMAGE_PIXELS or float("inf")):
-            raise BitstreamError(
-                f"bitstream declares a {bitstream.width}x{bitstream.height} image, more than the "
-                f"{Image.MAX_IMAGE_PIXELS} pixels codecbench reads (Pillow's limit): refused as a "
-                "possible decompression bomb")
+        self.check_decodable(bitstream)
         if not self._models:
             self.load()
         loaded = next((m for m in self._models.values() if m.checkpoint == bitstream.checkpoint), None)
@@ -315,10 +318,6 @@ class LearnedCodec(Codec):
             raise BitstreamError(
                 f"bitstream was encoded with checkpoint {bitstream.checkpoint}, which is not loaded "
                 f"(loaded: {known}); pass the weights that encoded it with --weights")
-        expected = self.latent_shape(bitstream.height, bitstream.width)
-        if bitstream.latent_shape != expected:
-            raise BitstreamError(f"bitstream latent shape {bitstream.latent_shape} does not match "
-                                 f"its {bitstream.width}x{bitstream.height} image (expected {expected})")
         try:
             with torch.no_grad(), single_threaded(), recording_symbols(decoding=True) as digest, \
                     recording_entropy_coders(loaded.model):
@@ -327,6 +326,45 @@ class LearnedCodec(Codec):
             raise BitstreamError(f"cannot decode {self.name} bitstream: {exc}") from exc
         bitstream.check_symbols(digest)  # a desynchronised decoder raises instead of returning garbage
         return tensor_to_image(crop_to(out["x_hat"], bitstream.height, bitstream.width))
+
+    def check_decodable(self, bitstream: Bitstream) -> None:
+        """Refuse, before any model runs, a stream that asks more of the decoder than this codec's
+        encoder writes or this machine can decode (``BitstreamError`` naming what is out of bounds).
+
+        The CRC catches damage, not forgery: a stream of a few hundred bytes with its CRC
+        recomputed can declare any image. Checked here: the image is within Pillow's pixel limit
+        and its decoding's estimated memory (pixels x :attr:`decode_bytes_per_pixel`) fits the
+        memory available now; the latent shape is the one the encoder writes for that size; every
+        rANS stream (all but :attr:`raw_streams`) is empty or whole 32-bit words, at least two
+        (what CompressAI's encoder flushes; a shorter one makes the native decoder read past its
+        end). The stream length cannot bound the image: rANS codes a near-certain symbol in a
+        ten-thousandth of a bit, so a legitimate stream of a few hundred bytes can hold a large
+        flat image. Decoding time grows with the declared size, as a real stream's does: the
+        caller bounds it (``decode_guarded``'s timeout). A plugin bounds its own side information
+        (e.g. a symbol range) where it reads it, with the same limit its encoder applies.
+        """
+        height, width = bitstream.height, bitstream.width
+        pixels = height * width
+        if pixels > (Image.MAX_IMAGE_PIXELS or float("inf")):
+            raise BitstreamError(
+                f"bitstream declares a {width}x{height} image, more than the "
+                f"{Image.MAX_IMAGE_PIXELS} pixels codecbench reads (Pillow's limit): refused as a "
+                "possible decompression bomb")
+        expected = self.latent_shape(height, width)
+        if bitstream.latent_shape != expected:
+            raise BitstreamError(f"bitstream latent shape {bitstream.latent_shape} does not match "
+                                 f"its {width}x{height} image (expected {expected})")
+        for index, stream in enumerate(bitstream.streams):
+            if index not in self.raw_streams and stream and (len(stream) < 8 or len(stream) % 4):
+                raise BitstreamError(f"bitstream's stream {index} has {len(stream)} bytes, not an rANS "
+                                     "string (whole 32-bit words, at least two)")
+        from codecbench.executors.memory import available_bytes
+
+        needed, available = pixels * self.decode_bytes_per_pixel, available_bytes()
+        if needed > available:
+            raise BitstreamError(
+                f"bitstream declares a {width}x{height} image; decoding it with {self.name} needs "
+                f"about {needed / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available")
 
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
         """The ``shape`` CompressAI's ``compress`` returns for an image of this size."""

@@ -30,6 +30,7 @@ class Cheng2020Codec(LearnedCodec):
     model_config: Mapping[str, Any] = {"N": 192, "mixtures": 3}  # CompressAI's default N
     preset_model_configs: Mapping[str, Mapping[str, Any]] = {
         "small": {"N": 48, "mixtures": 3}, "full": {"N": 192, "mixtures": 3}}
+    raw_streams = (2,)  # a mixture model's side stream (abs_max, channel bitmap), not rANS
 
     def model_class(self) -> type:
         """CompressAI's class ``architecture``, decoding with compact CDF lists (same output, faster)."""

@@ -44,7 +44,11 @@ from codecbench.learned import record_symbols, single_threaded
 KERNEL = 5  # CompressAI's context prediction kernel
 PADDING = (KERNEL - 1) // 2
 LATENT_PER_HYPER = 4  # y is 4x the size of z on each side
-MAX_ABS = 2**15 - 1  # abs_max is stored in 2 bytes
+# The largest |latent| coded; the decoder refuses a side stream declaring more. Every position
+# builds CDFs over [-abs_max, abs_max] for every channel: a forged abs_max of 32767 made one
+# position take seconds (a Kodak-sized stream, hours). 255 costs a position no more than the
+# shipped checkpoints' 5..25 on Kodak, noise and a checkerboard; larger latents are refused.
+MAX_ABS = 255
 SIDE_HEADER = ">H"
 SCALE_SPREAD = 1.1  # ratio between the initial scales of successive mixture components
 SYMBOLS_KEY = "y"  # the context-coded latent, in the container's symbol digest
@@ -131,7 +135,8 @@ class GaussianMixtureContextModel:
         channels = y_hat.abs().amax(dim=(0, 2, 3))
         abs_max = max(1, int(channels.max()))
         if abs_max > MAX_ABS:
-            raise CodecError(f"latent value {abs_max} exceeds the {MAX_ABS} the bitstream can hold")
+            raise CodecError(f"latent value {abs_max} exceeds the {MAX_ABS} this codec codes "
+                             "(the bound its decoder enforces)")
         nonzero = torch.nonzero(channels).flatten().tolist()
         side = struct.pack(SIDE_HEADER, abs_max) + np.packbits((channels > 0).numpy()).tobytes()
         if not nonzero:
@@ -188,8 +193,11 @@ class GaussianMixtureContextModel:
             raise BitstreamError(f"side stream has {len(side)} bytes, expected {expected}")
         (abs_max,) = struct.unpack(SIDE_HEADER, side[:header])
         bits = np.unpackbits(np.frombuffer(side[header:], dtype=np.uint8))
-        if not 1 <= abs_max <= MAX_ABS or bits[self.M :].any():
-            raise BitstreamError("side stream corrupted (latent range or channel bitmap out of range)")
+        if not 1 <= abs_max <= MAX_ABS:
+            raise BitstreamError(f"side stream declares latent values up to {abs_max}, outside the "
+                                 f"1..{MAX_ABS} this codec writes")
+        if bits[self.M :].any():
+            raise BitstreamError("side stream corrupted (channel bitmap out of range)")
         return abs_max, np.flatnonzero(bits[: self.M]).tolist()
 
 

@@ -72,7 +72,11 @@ def test_damaged_bytes_are_refused(tmp_path):
 @pytest.mark.parametrize("streams, message", [
     (lambda y, z, side: (y, z), "3 streams"),
     (lambda y, z, side: (y, z, side[:-1]), "side stream has"),
-    (lambda y, z, side: (y, z, struct.pack(">H", 0) + side[2:]), "latent range"),
+    (lambda y, z, side: (y, z, struct.pack(">H", 0) + side[2:]), "up to 0, outside the 1..255"),
+    # The old bound: CDFs over 65,535 values for every channel made one position take seconds.
+    (lambda y, z, side: (y, z, struct.pack(">H", 32767) + side[2:]), "latent values up to 32767, outside"),
+    (lambda y, z, side: (y[:-1], z, side), "stream 0 has .* bytes, not an rANS string"),
+    (lambda y, z, side: (y, z[:4], side), "stream 1 has 4 bytes, not an rANS string"),
     (lambda y, z, side: (y, z, side[:2] + b"\x00"), "all-zero latent"),
 ])
 def test_inconsistent_streams_are_refused(tmp_path, streams, message):
