@@ -47,7 +47,8 @@ def test_ms_ssim_identical_is_one_and_degrades_with_noise() -> None:
 
 def test_ms_ssim_db_scale() -> None:
     assert to_db(0.99) == pytest.approx(20.0)
-    assert to_db(1.0) == math.inf
+    assert to_db(1.0) == 100.0  # capped like PSNR: an exact reconstruction keeps means finite
+    assert to_db(1 - 1e-12) == 100.0
     values = MSSSIMMetric().compute(synthetic_image(192, 192), synthetic_image(192, 192, seed=1))
     assert values["ms-ssim-db"] == pytest.approx(to_db(values["ms-ssim"]))
 
@@ -60,3 +61,12 @@ def test_ms_ssim_narrows_its_window_for_small_images_and_refuses_tiny_ones() -> 
     assert 0 < ms_ssim(face, noisy.astype(np.uint8)) < 1
     with pytest.raises(MetricError, match="at least 33 px"):
         ms_ssim(synthetic_image(32, 32), synthetic_image(32, 32))
+
+
+def test_an_exact_reconstruction_has_finite_ms_ssim_db() -> None:
+    image = synthetic_image(200, 200)
+    nearly = image.copy()
+    nearly[0, 0, 0] ^= 1
+    for reconstruction in (image, nearly):
+        values = MSSSIMMetric().compute(image, reconstruction)
+        assert values["ms-ssim"] == 1.0 and values["ms-ssim-db"] == 100.0

@@ -1,4 +1,10 @@
-"""MS-SSIM through pytorch-msssim (data_range 255), also reported in dB."""
+"""MS-SSIM through pytorch-msssim (data_range 255), also reported in dB.
+
+The dB form is capped like PSNR, at :data:`MS_SSIM_DB_CAP` (100 dB, :data:`PSNR_CAP`): an exact
+reconstruction (MS-SSIM 1) would otherwise score ``inf`` and turn the mean of a whole point into
+``inf``. pytorch-msssim computes in float32, so a near-exact one (one level off in one pixel)
+reads 1 too, hence 100 dB; below 1 the dB form stays under about 72 dB.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import numpy as np
 from codecbench.errors import MetricError
 from codecbench.hookspecs import hookimpl
 from codecbench.metrics import Column, Metric, check_pair, to_tensor
+from codecbench.metrics.psnr import PSNR_CAP
 
 MS_SSIM = "ms-ssim"
 MS_SSIM_DB = "ms-ssim-db"
@@ -18,6 +25,7 @@ MS_SSIM_DB = "ms-ssim-db"
 # 161 px for its default 11-px Gaussian window.
 WINDOW = 11
 MIN_SIDE = (3 - 1) * 2**4 + 1
+MS_SSIM_DB_CAP = PSNR_CAP  # dB, the value of an exact reconstruction
 
 
 def window_for(side: int) -> int:
@@ -43,14 +51,15 @@ def ms_ssim(original: np.ndarray, reconstruction: np.ndarray) -> float:
 
 
 def to_db(value: float) -> float:
-    """``-10 log10(1 - value)``, the usual dB scale for MS-SSIM; ``inf`` at 1."""
-    return math.inf if value >= 1 else -10 * math.log10(1 - value)
+    """``-10 log10(1 - value)``, the usual dB scale for MS-SSIM, at most :data:`MS_SSIM_DB_CAP`
+    (100 dB, the value at 1)."""
+    return MS_SSIM_DB_CAP if value >= 1 else min(MS_SSIM_DB_CAP, -10 * math.log10(1 - value))
 
 
 class MSSSIMMetric(Metric):
     name = MS_SSIM
     description = ("MS-SSIM (pytorch-msssim, data_range 255; 11-px window, narrower under 161 px) "
-                   "and -10 log10(1 - MS-SSIM) in dB")
+                   "and -10 log10(1 - MS-SSIM) in dB, capped at 100 dB (exact)")
     # Plots and BD-rates use the dB form; the linear one restates it.
     columns = {MS_SSIM: Column("MS-SSIM", plotted=False, bd=False), MS_SSIM_DB: Column("MS-SSIM", "dB")}
 
