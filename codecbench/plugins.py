@@ -116,6 +116,7 @@ def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
                 _load_errors[ep.name] = PluginLoadError(ep.name, dist and f"{dist[0]} {dist[1]}",
                                                         _describe(exc))
                 continue
+            _entry_points.add(ep.name)
             if dist is not None:
                 _distributions[ep.name] = dist
     while True:
@@ -125,6 +126,7 @@ def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
         except pluggy.PluginValidationError as exc:  # a hook implementation matching no spec
             name = pm.get_name(exc.plugin) or repr(exc.plugin)
             pm.unregister(exc.plugin)
+            _entry_points.discard(name)
             dist = _distributions.pop(name, None)
             _load_errors[name] = PluginLoadError(name, dist and f"{dist[0]} {dist[1]}", str(exc))
     return pm
@@ -132,7 +134,14 @@ def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
 
 _pm: pluggy.PluginManager | None = None
 _distributions: dict[str, tuple[str, str]] = {}
+_entry_points: set[str] = set()  # names of the plugins loaded from entry points
 _load_errors: dict[str, PluginLoadError] = {}
+
+
+def from_entry_point(name: str) -> bool:
+    """Whether the plugin called ``name`` was loaded from an installed entry point (which every
+    process, a worker included, loads itself), not registered at run time."""
+    return name in _entry_points
 
 
 def load_errors() -> list[PluginLoadError]:

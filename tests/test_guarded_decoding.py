@@ -3,6 +3,8 @@ item naming the image and the codec, never a hung or crashed command (issue 13 Â
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -135,3 +137,55 @@ def test_a_unit_whose_worker_runs_out_of_memory_is_stored_as_out_of_memory(tmp_p
     (outcome,) = LocalExecutor(jobs=1, retries=2, memory_limit=int(1.5 * GIB)).run([task])
     assert outcome.attempts == 1 and outcome.result.status == "failed"
     assert outcome.result.error.startswith("out of memory")
+
+
+def test_a_codec_that_cannot_be_rebuilt_in_the_worker_fails_alone(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A codec whose class lives in a module the worker cannot import (a notebook's, say) fails
+    its own decode with the reason; the worker pool is not broken by it (it was, for good)."""
+    import sys
+    import types
+
+    phantom = types.ModuleType("phantom_notebook")
+
+    class NotebookQuantizer(Quantizer):
+        name = "notebook-quantizer"
+
+    NotebookQuantizer.__module__, NotebookQuantizer.__qualname__ = phantom.__name__, "NotebookQuantizer"
+    phantom.NotebookQuantizer = NotebookQuantizer
+    monkeypatch.setitem(sys.modules, phantom.__name__, phantom)  # importable here, not in workers
+    image = synthetic_image(24, 40)
+    codec = NotebookQuantizer()
+    with pytest.raises(GuardedDecodeError) as caught:
+        decode_guarded(codec, codec.encode(image, 4), image.shape, timeout=60)
+    assert ("the task cannot be rebuilt in the worker process (ModuleNotFoundError: No module named "
+            "'phantom_notebook')") in str(caught.value)
+    for _ in range(2):  # and the next decodes work
+        codec = Quantizer()
+        assert decode_guarded(codec, codec.encode(image, 4), image.shape, timeout=60).shape == image.shape
+
+
+def worker_pid(_: object) -> int:
+    return os.getpid()
+
+
+def test_a_pool_that_failed_is_replaced_by_a_fresh_one() -> None:
+    """pebble stops a pool whose idle worker dies; the next task starts a fresh pool (it used to
+    raise 'Worker processes failed to start' for every later task)."""
+    with WorkerPool(1, retries=0) as pool:
+        pool.submit(worker_pid, None, "pid")
+        (done,) = list(pool.finished())
+        os.kill(done.value, signal.SIGKILL)  # idle: no task notices
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until pebble reaps it (and stops the pool)
+            try:
+                os.kill(done.value, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        for n in (3, 4):
+            pool.submit(abs, -n, "abs")
+            (done,) = list(pool.finished())
+            assert (done.value, done.error) == (n, None)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import pickle
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,8 @@ from codecbench.unit import UnitResult
 log = logging.getLogger(__name__)
 
 IN_FLIGHT_PER_WORKER = 2
+MAX_BROKEN_POOLS = 3
+POLL_S = 1.0  # how often a pool that may have failed while no task could notice is checked
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -66,6 +70,13 @@ class WorkerPool:
     worker dies or runs past ``timeout`` seconds is started again up to ``retries`` more times; one
     whose worker held more than ``memory_limit`` bytes (default: the memory available now, shared
     among the workers) is not. The pool starts its workers at the first :meth:`submit`.
+
+    ``arg`` travels pickled by the pool and is unpickled inside the task (:func:`call_pickled`),
+    so one that cannot be pickled here or rebuilt in a worker fails its own task only. When the
+    pool itself fails (pebble's pool stops when a worker dies outside any task, e.g. an idle worker
+    killed), its tasks count as lost workers and a fresh pool takes them and later tasks; after
+    :data:`MAX_BROKEN_POOLS` pools in a row fail before any task finishes, workers cannot start,
+    and :class:`~codecbench.errors.CodecbenchError` says so.
     """
 
     def __init__(self, jobs: int = 1, *, timeout: float | None = None, retries: int = 2,
@@ -77,7 +88,8 @@ class WorkerPool:
         self.memory_limit = memory_limit
         self._pool: ProcessPool | None = None
         self._watchdog: MemoryWatchdog | None = None
-        self._pending: dict[Future, tuple[Callable[[Any], Any], Any, str, int, float | None]] = {}
+        self._pending: dict[Future, _Task] = {}
+        self._broken = 0  # pools that failed in a row, no task finishing in between
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -91,12 +103,33 @@ class WorkerPool:
 
     def _start(self) -> ProcessPool:
         if self._pool is None:
+            if self._broken >= MAX_BROKEN_POOLS:
+                raise CodecbenchError(
+                    f"Worker processes failed to start ({self._broken} pools in a row stopped "
+                    "before finishing a task); see the errors above. A script that runs "
+                    "codecbench with jobs > 1 must guard its entry point with "
+                    "`if __name__ == '__main__':` (workers are spawned and import it)")
             self._pool = ProcessPool(max_workers=self.jobs, initializer=start_worker,
                                      initargs=(self.threads,),
                                      context=multiprocessing.get_context("spawn"))
+        if self._watchdog is None:
             limit = self.memory_limit or max(1, available_bytes() // self.jobs)
             self._watchdog = MemoryWatchdog(limit, self._worker_pids).__enter__()
         return self._pool
+
+    def _discard(self, pool: ProcessPool) -> None:
+        """Stop ``pool``, which failed (once, however many of its tasks report it); its tasks
+        that will now never finish are failed as lost to it."""
+        if pool is not self._pool:
+            return
+        self._pool = None
+        self._broken += 1
+        log.warning("the worker pool failed; starting a fresh one")
+        pool.stop()
+        pool.join()
+        for future, task in self._pending.items():
+            if task.pool is pool and not future.done():
+                future.set_exception(BrokenProcessPool("the worker pool was stopped"))
 
     def _worker_pids(self) -> list[int]:
         # pebble keeps its worker processes by pid and has no public accessor for them
@@ -111,22 +144,33 @@ class WorkerPool:
         """Start ``fn(arg)`` in a worker; ``label`` names the task in log messages; ``timeout``
         replaces the pool's for this task."""
         timeout = timeout or self.timeout
+        pool = self._start()
+        future: Future
         try:
-            future = self._start().schedule(fn, (arg,), timeout=timeout)
-        except RuntimeError as exc:  # pebble's pool stops when workers cannot even start
-            raise CodecbenchError(
-                f"Worker processes failed to start ({exc}); see the errors above. A script "
-                "that runs codecbench with jobs > 1 must guard its entry point with "
-                "`if __name__ == '__main__':` (workers are spawned and import it)"
-            ) from exc
-        self._pending[future] = (fn, arg, label, attempt, timeout)
+            payload = pickle.dumps(arg)
+        except Exception as exc:  # reported as this task's error
+            future = Future()
+            future.set_exception(exc)
+        else:
+            try:
+                future = pool.schedule(call_pickled, (fn, payload), timeout=timeout)
+            except RuntimeError:  # pebble's pool stopped: it failed since the last task
+                self._discard(pool)
+                pool = self._start()
+                future = pool.schedule(call_pickled, (fn, payload), timeout=timeout)
+        self._pending[future] = _Task(fn, arg, label, attempt, timeout, pool)
 
     def finished(self) -> Iterator[Finished]:
         """Wait until a task finishes and yield it (and any other finished meanwhile); tasks that
-        lost their worker are started again instead, while they have retries left."""
-        done, _ = wait(list(self._pending), return_when=FIRST_COMPLETED)
+        lost their worker (or their pool) are started again instead, while they have retries
+        left."""
+        done: set[Future] = set()
+        while not done and self._pending:
+            done, _ = wait(list(self._pending), timeout=POLL_S, return_when=FIRST_COMPLETED)
+            if not done and self._pool is not None and not self._pool.active:
+                self._discard(self._pool)  # failed while no task of it could notice
         for future in done:
-            fn, arg, label, attempt, timeout = self._pending.pop(future)
+            task = self._pending.pop(future)
             try:
                 value = future.result()
             except ProcessExpired as exc:
@@ -134,18 +178,25 @@ class WorkerPool:
                 retry = lost is None
                 lost = lost or f"worker process died ({describe_exit(exc.exitcode)})"
             except TimeoutError:
-                lost, retry = f"timed out after {timeout:g} s (worker killed)", True
+                lost, retry = f"timed out after {task.timeout:g} s (worker killed)", True
+            except BrokenProcessPool as exc:  # the pool itself failed, not this task
+                self._discard(task.pool)
+                lost, retry = f"the worker pool failed ({exc})", True
             except Exception as exc:  # the task's own exception, or one that cannot be pickled
-                yield Finished(label, arg, attempt, error=f"{type(exc).__name__}: {exc}")
+                self._broken = 0
+                yield Finished(task.label, task.arg, task.attempt,
+                               error=f"{type(exc).__name__}: {exc}")
                 continue
             else:
-                yield Finished(label, arg, attempt, value=value)
+                self._broken = 0
+                yield Finished(task.label, task.arg, task.attempt, value=value)
                 continue
-            if retry and attempt <= self.retries:
-                log.warning("%s: %s; retrying", label, lost)
-                self.submit(fn, arg, label, attempt + 1, timeout=timeout)
+            if retry and task.attempt <= self.retries:
+                log.warning("%s: %s; retrying", task.label, lost)
+                self.submit(task.fn, task.arg, task.label, task.attempt + 1, timeout=task.timeout)
                 continue
-            yield Finished(label, arg, attempt, error=f"{lost}, {attempt} attempts" if retry else lost)
+            error = f"{lost}, {task.attempt} attempts" if retry else lost
+            yield Finished(task.label, task.arg, task.attempt, error=error)
 
     def close(self) -> None:
         """Stop the workers (those still computing are killed)."""
@@ -157,6 +208,31 @@ class WorkerPool:
             self._watchdog.__exit__()
             self._watchdog = None
         self._pending.clear()
+
+
+@dataclass
+class _Task:
+    """A submitted task, as :meth:`WorkerPool.finished` needs it (``pool``: the pool running it)."""
+
+    fn: Callable[[Any], Any]
+    arg: Any
+    label: str
+    attempt: int
+    timeout: float | None
+    pool: ProcessPool | None
+
+
+def call_pickled(fn: Callable[[Any], Any], payload: bytes) -> Any:
+    """``fn(pickle.loads(payload))``, in a worker: an argument that cannot be rebuilt here (its
+    class is not importable in the worker) fails this task with an error saying so."""
+    try:
+        arg = pickle.loads(payload)
+    except Exception as exc:
+        raise CodecbenchError(
+            f"the task cannot be rebuilt in the worker process ({type(exc).__name__}: {exc}): "
+            "what it carries must be importable there (classes at the top level of a module, not "
+            "in a function or a notebook)") from None
+    return fn(arg)
 
 
 def task_label(task: UnitTask) -> str:

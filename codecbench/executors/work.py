@@ -4,8 +4,10 @@ A worker looks each codec and metric up in its own plugin registry by name, conf
 options stored with the run (``codec.config``) and keeps it for the rest of its life, so a model is
 loaded once per worker, not once per unit. A codec or metric that is not in the registry (one built
 in a test or a notebook) travels as a pickled instance instead. Plugins registered in the calling
-process at run time (``codecbench.plugins.registered_plugin``) travel as module names and are
-registered in the worker too. Workers read the images themselves, so only paths are sent.
+process at run time (``pm.register``, ``codecbench.plugins.registered_plugin``) are registered in
+the worker too, so that its registry is the caller's: a module by name, any other plugin object
+pickled; one that cannot travel is named in the error of a unit that needs it. Workers read the
+images themselves, so only paths are sent.
 
 The in-process executor resolves the same tasks the same way (:func:`run_task`), so a unit is
 computed by one code path wherever it runs.
@@ -15,7 +17,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickle
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +29,7 @@ import numpy as np
 from codecbench import plugins
 from codecbench import threads as torch_threads
 from codecbench.codec import Codec, Point
+from codecbench.errors import CodecbenchError, UnknownNameError
 from codecbench.metrics import Metric
 from codecbench.results import config_json
 from codecbench.unit import (
@@ -38,10 +44,38 @@ from codecbench.unit import (
 
 @dataclass(frozen=True)
 class PluginRef:
-    """A plugin module registered in the calling process, to register in workers too."""
+    """A plugin registered in the calling process, to register in workers too: a module by name,
+    any other object pickled, or (``error``) why it cannot be."""
 
     name: str
-    module: str
+    module: str | None = None
+    pickled: bytes | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, name: str, plugin: object) -> "PluginRef":
+        if isinstance(plugin, types.ModuleType):
+            return cls(name, module=plugin.__name__)
+        try:
+            return cls(name, pickled=pickle.dumps(plugin))
+        except Exception as exc:  # a class defined in a function, a lock or an open file held, ...
+            return cls(name, error=f"it cannot be pickled ({type(exc).__name__}: {exc})")
+
+    def load(self) -> object:
+        """The plugin, in a worker: its module imported, or its object unpickled; a
+        :class:`~codecbench.errors.CodecbenchError` naming the plugin when it cannot be."""
+        try:
+            if self.module is not None:
+                return importlib.import_module(self.module)
+            if self.pickled is not None:
+                return pickle.loads(self.pickled)
+            reason = self.error
+        except Exception as exc:
+            reason = f"it cannot be rebuilt there ({type(exc).__name__}: {exc})"
+        raise CodecbenchError(
+            f"plugin {self.name!r} cannot be registered in worker processes: {reason}. A plugin "
+            "object must be picklable, its class defined at the top level of an importable module "
+            "(not in a function or a notebook); or register a module")
 
 
 @dataclass(frozen=True)
@@ -137,12 +171,14 @@ _worker = Resolver()
 
 
 def plugin_refs() -> tuple[PluginRef, ...]:
-    """The plugin modules registered in this process, to be registered in workers as well."""
+    """The plugins registered in this process, to be registered in workers as well: every module,
+    and every other object not loaded from an entry point (workers load those themselves)."""
     pm = plugins.get_plugin_manager()
     return tuple(
-        PluginRef(name, plugin.__name__)
+        PluginRef.of(name, plugin)
         for name, plugin in pm.list_name_plugin()
         if isinstance(plugin, types.ModuleType)
+        or (plugin is not None and not plugins.from_entry_point(name))
     )
 
 
@@ -167,21 +203,58 @@ def start_worker(threads: int = 1) -> None:
     torch_threads.apply()
 
 
-def _register_plugins(refs: tuple[PluginRef, ...]) -> None:
+_synced: dict[str, PluginRef] = {}  # the plugins this process registered from refs, by name
+
+
+def sync_plugins(refs: tuple[PluginRef, ...], resolver: Resolver) -> list[str]:
+    """Make this worker's run-time plugins the caller's, ``refs``: register those it lacks, and
+    unregister those it registered from earlier refs that the caller no longer has or has changed
+    (``resolver`` then forgets its codecs and metrics). Returns why plugins could not be
+    registered; a lookup that fails names them (:func:`explained`). In the calling process every
+    ref is registered already, and nothing changes."""
     pm = plugins.get_plugin_manager()
+    wanted = {ref.name: ref for ref in refs}
+    stale = [name for name, ref in _synced.items() if wanted.get(name) != ref]
+    for name in stale:
+        pm.unregister(name=name)
+        del _synced[name]
+    if stale:
+        resolver.codecs.clear()
+        resolver.metrics.clear()
+    problems = []
     for ref in refs:
         if pm.get_plugin(ref.name) is None and not pm.is_blocked(ref.name):
-            pm.register(importlib.import_module(ref.module), name=ref.name)
+            try:
+                pm.register(ref.load(), name=ref.name)
+            except Exception as exc:  # cannot travel, an import error, a hook matching no spec
+                problems.append(f"{exc}" if isinstance(exc, CodecbenchError) else
+                                f"plugin {ref.name!r} failed to load here: {describe_error(exc)}")
+                continue
+            _synced[ref.name] = ref
+    return problems
+
+
+@contextmanager
+def explained(problems: list[str]) -> Iterator[None]:
+    """An unknown codec or metric looked up in the block, explained by the plugins that could not
+    be registered in this process (``problems``, from :func:`sync_plugins`)."""
+    try:
+        yield
+    except UnknownNameError as exc:
+        if not problems:
+            raise
+        raise CodecbenchError(f"{exc} {' '.join(problems)}") from exc
 
 
 def run_task(task: UnitTask, resolver: Resolver) -> UnitResult:
     """Compute one task with the codec and metrics ``resolver`` gives. Never raises: failures are
     results, as in :func:`~codecbench.unit.execute_unit`."""
     try:
-        _register_plugins(task.plugins)
+        problems = sync_plugins(task.plugins, resolver)
         image = cached_image(task.image)
-        codec = resolver.codec(task.codec)
-        metrics = [resolver.metric(m) for m in task.metrics]
+        with explained(problems):
+            codec = resolver.codec(task.codec)
+            metrics = [resolver.metric(m) for m in task.metrics]
     except Exception as exc:
         return UnitResult("failed", error=describe_error(exc))
     if task.stream is None:
@@ -199,7 +272,7 @@ def decode_task(task: DecodeTask) -> np.ndarray:
     """Decode one stored stream in a worker process (its entry point); raises what the decoder
     raises, or :class:`~codecbench.errors.CodecError` for an image of the wrong shape."""
     setup_worker(task.threads)
-    _register_plugins(task.plugins)
-    codec = _worker.codec(task.codec)
+    with explained(sync_plugins(task.plugins, _worker)):
+        codec = _worker.codec(task.codec)
     torch_threads.apply()
     return decode_checked(codec, task.stream, task.shape)
