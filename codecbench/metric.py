@@ -56,6 +56,10 @@ class Metric(abc.ABC):
     description: ClassVar[str] = ""
     kind: ClassVar[Literal["image", "set"]] = "image"
     columns: ClassVar[Mapping[str, Column]] = {}
+    bytes_per_pixel: ClassVar[int] = 200
+    """Working memory of a per-image metric per pixel of the image, which sizes worker pools
+    (:mod:`codecbench.executors.memory`); the default is what MS-SSIM was measured to need (193).
+    A metric computed in bands of rows, whose memory does not grow with the image, declares 0."""
 
     def version(self) -> str:
         """Version of the library or weights behind the metric."""

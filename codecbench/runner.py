@@ -202,9 +202,8 @@ class Runner:
             from codecbench.executors import default_jobs
 
             paths = {unit.image.path for unit in units}
-            n_metrics = sum(1 for m in self.metrics if m.kind == "image")
             budget = plan_budget((image_pixels(p) for p in paths),
-                                 {unit.codec.family for unit in units}, n_metrics)
+                                 {unit.codec.family for unit in units}, self.metrics)
             wanted = jobs or default_jobs()
             jobs = budget.jobs(wanted) if self.jobs is None else wanted
             if jobs < wanted:

@@ -70,6 +70,18 @@ def test_the_pool_is_sized_by_the_memory_a_unit_needs() -> None:
     assert MemoryBudget(available=GIB, per_unit=5 * GIB).jobs(8) == 1  # one worker, however big
 
 
+def test_a_unit_needs_what_its_metrics_declare_per_pixel() -> None:
+    """PSNR, summed in bands, adds nothing per pixel; MS-SSIM its declared 200 bytes; a set metric
+    (computed once per dataset, not in the unit) nothing."""
+    from codecbench.executors.memory import CODEC_BYTES_PER_PIXEL, IMAGE_BYTES_PER_PIXEL, WORKER_BYTES, unit_bytes
+    from codecbench.metrics.msssim import MSSSIMMetric
+
+    pixels = 8000 * 8000
+    base = WORKER_BYTES + pixels * (IMAGE_BYTES_PER_PIXEL + CODEC_BYTES_PER_PIXEL["traditional"])
+    assert unit_bytes(pixels, "traditional", [PSNRMetric(), CountingSetMetric()]) == base
+    assert unit_bytes(pixels, "traditional", [PSNRMetric(), MSSSIMMetric()]) == base + pixels * 200
+
+
 def test_the_kernel_oom_killer_is_told_apart_from_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     from codecbench.executors import memory
 

@@ -30,6 +30,34 @@ def test_psnr_rejects_shape_mismatch() -> None:
         psnr(synthetic_image(8, 8), synthetic_image(8, 9))
 
 
+@pytest.mark.parametrize("band_pixels", [1, 57 * 5, 1 << 18])  # a row, 5 rows + a last partial, all
+def test_psnr_in_bands_equals_the_whole_image_value_exactly(
+    band_pixels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codecbench.metrics import psnr as module
+
+    a = synthetic_image(83, 57, seed=1)
+    b = np.clip(a.astype(int) + np.random.default_rng(2).integers(-40, 41, a.shape), 0, 255).astype(np.uint8)
+    whole = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)  # the untiled definition
+    monkeypatch.setattr(module, "BAND_PIXELS", band_pixels)
+    assert module.squared_error_sum(a, b) / a.size == whole
+    assert psnr(a, b) == 10 * math.log10(255.0**2 / whole)
+
+
+def test_psnr_memory_does_not_grow_with_the_image() -> None:
+    import tracemalloc
+
+    a = synthetic_image(1024, 1536)
+    b = np.clip(a.astype(np.int16) + 3, 0, 255).astype(np.uint8)
+    tracemalloc.start()
+    try:
+        psnr(a, b)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20  # whole-image float64 arrays: 48 bytes per pixel, 72 MiB here
+
+
 def test_psnr_metric_reports_its_column() -> None:
     a = synthetic_image()
     b = np.clip(a.astype(int) + 3, 0, 255).astype(np.uint8)

@@ -3,7 +3,8 @@
 One 8000x8000 image with PSNR and MS-SSIM needs several GiB in one worker, and a pool of 8 such
 workers is killed by the kernel's out-of-memory killer, which may pick any process of the machine.
 So a pool is sized by an estimate of what one unit needs (:func:`unit_bytes`: the worker's own
-footprint, plus bytes per pixel for the codec and each metric) against the memory available now,
+footprint, plus bytes per pixel for the codec and for each metric, as the metric declares in its
+``bytes_per_pixel``: PSNR, computed in bands of rows, needs none) against the memory available now,
 and each worker gets an equal share of it as a hard limit: a :class:`MemoryWatchdog` kills a worker
 whose resident memory passes its share, and the unit is reported as out of memory, never retried
 (it would only run out again). A worker killed by the kernel's OOM killer anyway (the machine's
@@ -19,17 +20,18 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from codecbench.metric import Metric
 
 GIB = 1 << 30
 WORKER_BYTES = 1 * GIB
 """A worker's footprint before its first unit: the interpreter, numpy, torch and a model."""
 CODEC_BYTES_PER_PIXEL = {"learned": 1000, "traditional": 50}
 """A codec's working memory per pixel of the image (learned: float feature maps at full size)."""
-METRIC_BYTES_PER_PIXEL = 200
-"""A per-image metric's working memory per pixel (MS-SSIM measured 193 B/px, PSNR 48 before it
-was computed in bands); the same for every metric, so that no metric is known by name."""
 IMAGE_BYTES_PER_PIXEL = 9
 """The original, its copy handed to ``encode`` and the reconstruction (3 bytes each)."""
 POLL_S = 0.1
@@ -50,11 +52,12 @@ def available_bytes() -> int:
     return max(0, available)
 
 
-def unit_bytes(pixels: int, family: str, n_metrics: int) -> int:
+def unit_bytes(pixels: int, family: str, metrics: Iterable[Metric]) -> int:
     """Estimated peak memory of a worker computing one unit: an image of ``pixels`` pixels, a
-    codec of ``family`` and ``n_metrics`` per-image metrics."""
+    codec of ``family`` and the per-image ones among ``metrics`` (each needing its declared
+    ``bytes_per_pixel``)."""
     per_pixel = (IMAGE_BYTES_PER_PIXEL + CODEC_BYTES_PER_PIXEL.get(family, 1000)
-                 + METRIC_BYTES_PER_PIXEL * n_metrics)
+                 + sum(m.bytes_per_pixel for m in metrics if m.kind == "image"))
     return WORKER_BYTES + pixels * per_pixel
 
 
@@ -89,11 +92,12 @@ def image_pixels(path: str | Path) -> int:
         return 0
 
 
-def plan_budget(pixels: Iterable[int], families: Iterable[str], n_metrics: int) -> MemoryBudget:
-    """The budget of a run over images of ``pixels`` pixels with codecs of ``families``: sized for
-    its largest unit, against the memory available now."""
+def plan_budget(pixels: Iterable[int], families: Iterable[str],
+                metrics: Iterable[Metric]) -> MemoryBudget:
+    """The budget of a run over images of ``pixels`` pixels with codecs of ``families`` and
+    ``metrics``: sized for its largest unit, against the memory available now."""
     per_unit = unit_bytes(max(pixels, default=0), "learned" if "learned" in set(families)
-                          else "traditional", n_metrics)
+                          else "traditional", metrics)
     return MemoryBudget(available_bytes(), per_unit)
 
 
