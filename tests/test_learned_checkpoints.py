@@ -93,3 +93,29 @@ def test_code_in_a_checkpoint_is_refused(tmp_path):
     torch.save({"obj": Path("x")}, path)  # an arbitrary class: needs unpickling code
     with pytest.raises(CodecError, match="Cannot load checkpoint"):
         read_checkpoint(path)
+
+
+def test_a_tensor_declaring_more_than_it_stores_is_refused(tmp_path):
+    """A stride-0 view passes ``weights_only`` and declares a billion elements in a tiny file."""
+    path = tmp_path / "forged.pt"
+    torch.save({"g_a.0.weight": torch.zeros(1).expand(10**9)}, path)
+    assert path.stat().st_size < 2000
+    with pytest.raises(CodecError, match=r"tensor g_a\.0\.weight declares shape \(1000000000,\) "
+                                         r"\(1000000000 elements\) but stores 1"):
+        read_checkpoint(path)
+
+
+def test_model_options_far_beyond_the_codecs_are_refused_before_building(tmp_path):
+    """A tiny exported checkpoint asking for a huge model fails before the model is built."""
+    learned_toy = pytest.importorskip("learned_toy")
+    codec = learned_toy.ToyLearnedCodec()
+    state = codec.build_model(**codec.model_config).state_dict()
+    path = tmp_path / "huge.pt"
+    write_atomic(export_payload(codec.name, {"N": 8, "M": 100_000}, state), path)
+    built = []
+    codec = learned_toy.toy_codec(path)
+    codec.build_model = lambda **config: built.append(config)  # must not be reached
+    with pytest.raises(CodecError, match=r"asks for M=100000, more than 4x the largest toy-learned "
+                                         r"declares \(8\); refused before building it"):
+        codec.load()
+    assert not built

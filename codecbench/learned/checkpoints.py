@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # torch is imported where a file is read or written: manifest
     import torch
 
 EXPORT_FORMAT = "codecbench.learned.model/1"
+MAX_CHECKPOINT_ELEMENTS = 1 << 30
+"""Tensor elements a checkpoint may hold (4 GiB of float32; AEDC at its full size holds 160 M)."""
 TRAINING_STATE_FORMAT = "codecbench.learned.training/1"
 
 
@@ -111,7 +113,38 @@ def read_checkpoint(path: Path, sha256: str | None = None) -> dict[str, Any]:
                          "official CompressAI checkpoint") from exc
     if not isinstance(payload, dict):
         raise CodecError(f"Checkpoint {path} holds a {type(payload).__name__}, not a dict")
+    check_tensors(payload, path)
     return payload
+
+
+def check_tensors(payload: Any, path: Path) -> None:
+    """Refuse a checkpoint whose tensors declare more than they hold: a tensor with fewer stored
+    elements than its shape (a stride-0 view: a 1 KB file can declare a billion elements, and a
+    model built to its shape allocates them), or more than :data:`MAX_CHECKPOINT_ELEMENTS` in all."""
+    total = 0
+    for name, tensor in _tensors(payload, ""):
+        stored = tensor.untyped_storage().nbytes() // max(1, tensor.element_size())
+        if tensor.numel() > stored:
+            raise CodecError(f"Checkpoint {path}: tensor {name} declares shape {tuple(tensor.shape)} "
+                             f"({tensor.numel()} elements) but stores {stored}; refused (a forged file)")
+        total += tensor.numel()
+        if total > MAX_CHECKPOINT_ELEMENTS:
+            raise CodecError(f"Checkpoint {path} holds more than {MAX_CHECKPOINT_ELEMENTS} tensor "
+                             "elements; refused before building a model that large")
+
+
+def _tensors(value: Any, name: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor inside nested dicts, lists and tuples, with its key path."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        yield name, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _tensors(item, f"{name}.{key}" if name else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _tensors(item, f"{name}[{i}]")
 
 
 def write_atomic(payload: Mapping[str, Any], path: Path) -> None:

@@ -63,6 +63,13 @@ if TYPE_CHECKING:  # torch is imported by the methods that run a model, so that 
     from codecbench.learned.tasks import TrainingTask
 
 
+MODEL_CONFIG_SCALE = 4  # how much larger than its declared sizes a checkpoint's model may be
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @contextmanager
 def single_threaded() -> Iterator[None]:
     """Run the block with torch on one intra-op thread, then restore the caller's thread count.
@@ -256,6 +263,7 @@ class LearnedCodec(Codec):
             if payload["codec"] not in (self.name, *self.checkpoint_codecs):
                 raise CodecError(f"Checkpoint {path} was trained for codec {payload['codec']!r}, "
                                  f"not {self.name!r}")
+            self.check_model_config(payload["model_config"], path)
             model = self.build_model(**payload["model_config"])
             model.load_state_dict(payload["state_dict"])
         else:
@@ -271,6 +279,19 @@ class LearnedCodec(Codec):
 
         place_transforms(model, self.device_modules)  # on the CPU unless run --device says otherwise
         return LoadedModel(model, checkpoint_id(sha256 or sha256_of(path)), path)
+
+    def check_model_config(self, config: Mapping[str, Any], path: Path) -> None:
+        """Refuse a checkpoint's model options that would build a model far larger than this codec
+        declares, before building it: a number more than ``MODEL_CONFIG_SCALE`` times the largest
+        value of that option in ``model_config`` and ``preset_model_configs`` (a 1.4 KB file asking
+        for a huge ``N`` reached 5.6 GiB before its state dict was found not to fit)."""
+        declared = [self.model_config, *self.preset_model_configs.values()]
+        for key, value in config.items():
+            known = [c[key] for c in declared if _is_number(c.get(key))]
+            if _is_number(value) and known and value > MODEL_CONFIG_SCALE * max(known):
+                raise CodecError(
+                    f"Checkpoint {path} asks for {key}={value}, more than {MODEL_CONFIG_SCALE}x the "
+                    f"largest {self.name} declares ({max(known)}); refused before building it")
 
     def model_for_point(self, point: Point) -> LoadedModel:
         """The loaded model serving ``point`` (loaded on first use)."""
