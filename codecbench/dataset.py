@@ -183,8 +183,16 @@ class ManifestDataset(Dataset):
         """Whether the manifest gives URLs for everything (and no manual step)."""
         return not self.manual and bool(self.archives or (self.files and all(f.url for f in self.files)))
 
+    def unverified(self) -> list[str]:
+        """URLs the manifest pins no sha256 for: their downloads cannot be checked."""
+        return [e.url for e in (*self.files, *self.archives) if e.url and not e.sha256]
+
     def _download(self, folder: Path) -> None:
         log.info("downloading dataset %s into %s", self.name, folder)
+        if self.unverified():
+            log.warning("%s: unverified download: its manifest pins no sha256 for %s; check the "
+                        "files yourself, then pin their sha256 in the manifest", self.name,
+                        ", ".join(self.unverified()))
         for f in self.files:
             dest = safe_join(folder, f.name)
             if not dest.is_file():

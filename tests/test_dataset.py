@@ -197,3 +197,19 @@ def test_16_bit_and_animated_images_are_converted_with_a_warning(
     assert len(warned) == 2
     assert "deep.png" in warned[0] and "16-bit" in warned[0]
     assert "anim.webp" in warned[1] and "3 frames" in warned[1]
+
+
+def test_manifests_without_sha256_are_reported_unverified() -> None:
+    """CLIC and DIV2K publish no checksums and could not be fetched to pin them: `list` and the
+    download say so, naming the URLs."""
+    from codecbench import plugins
+    from codecbench.cli.run import dataset_status
+
+    registry = plugins.datasets()
+    assert registry.get("kodak").unverified() == []
+    for name in ("clic2021", "clic2021-valid", "div2k"):
+        dataset = registry.get(name)
+        assert dataset.unverified() and all(u.startswith("https://") for u in dataset.unverified())
+        status, where, _ = dataset_status(dataset, None)
+        if status == "downloadable":
+            assert where.endswith("UNVERIFIED: no sha256 pinned in its manifest")

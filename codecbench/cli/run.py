@@ -113,8 +113,9 @@ def dataset_status(dataset: Any, data_dir: Path | None) -> tuple[str, str, Path 
     partial = next((f for f in candidates if f.is_dir()), None)
     note = f"; incomplete copy in {partial}" if partial else ""
     if dataset.downloadable():
+        unverified = "; UNVERIFIED: no sha256 pinned in its manifest" if dataset.unverified() else ""
         return ("downloadable", f"downloaded into {candidates[-1]} on first use (or put it in "
-                f"{dataset.location_hint()}){note}", None)
+                f"{dataset.location_hint()}){note}{unverified}", None)
     how = dataset.manual or (f"source: {dataset.homepage}" if dataset.homepage else "")
     return ("missing", f"put its images in {dataset.location_hint()} (--data-dir or "
             f"CODECBENCH_DATA){note}" + (f"; {how}" if how else ""), None)
