@@ -143,13 +143,14 @@ def data_dir_option(func: F) -> F:
 def weights_dir_option(func: F) -> F:
     """``--weights-dir DIR``: local metric weights, for the duration of the command.
 
-    Metrics (and the workers a run spawns, which inherit this process's environment) read the
-    folder from ``CODECBENCH_WEIGHTS``; the option sets it inside the command only and restores it
-    afterwards, and passes no argument to the command."""
+    The folder is a value (:func:`codecbench.metrics.using_weights_dir`), not an environment
+    variable: metrics in this process read it, and a run hands it to its workers in each task. The
+    option passes no argument to the command."""
 
     def use(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-        if value is not None:
-            ctx.with_resource(_environment_variable("CODECBENCH_WEIGHTS", str(value)))
+        from codecbench.metrics import using_weights_dir
+
+        ctx.with_resource(using_weights_dir(value))
         return value
 
     return click.option(

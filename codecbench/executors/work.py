@@ -7,7 +7,8 @@ in a test or a notebook) travels as a pickled instance instead. Plugins register
 process at run time (``pm.register``, ``codecbench.plugins.registered_plugin``) are registered in
 the worker too, so that its registry is the caller's: a module by name, any other plugin object
 pickled; one that cannot travel is named in the error of a unit that needs it. Workers read the
-images themselves, so only paths are sent.
+images themselves, so only paths are sent. The metrics' weights folder travels in the task as a
+value (``--weights-dir`` sets no environment variable for workers to inherit).
 
 The in-process executor resolves the same tasks the same way (:func:`run_task`), so a unit is
 computed by one code path wherever it runs.
@@ -30,7 +31,7 @@ from codecbench import plugins
 from codecbench import threads as torch_threads
 from codecbench.codec import Codec, Point
 from codecbench.errors import CodecbenchError, UnknownNameError
-from codecbench.metrics import Metric
+from codecbench.metrics import Metric, using_weights_dir, weights_dir
 from codecbench.results import config_json
 from codecbench.unit import (
     UnitResult,
@@ -109,6 +110,11 @@ class MetricSpec:
         return cls(metric.name, None if type(registered) is type(metric) else metric)
 
 
+def _weights_dir_here() -> str | None:
+    folder = weights_dir()
+    return None if folder is None else str(folder)
+
+
 @dataclass(frozen=True)
 class UnitTask:
     """One codec point on one image; with ``stream`` set, only metrics from that stored stream."""
@@ -121,6 +127,9 @@ class UnitTask:
     stream: bytes | None = None
     plugins: tuple[PluginRef, ...] = ()
     threads: int = 1  # torch's thread count in the worker (0: torch's default)
+    weights_dir: str | None = field(default_factory=_weights_dir_here)
+    """The metrics' weights folder in force where the task was made (``--weights-dir``, else
+    ``$CODECBENCH_WEIGHTS``), used by the metrics wherever the task runs."""
 
 
 @dataclass(frozen=True)
@@ -257,9 +266,10 @@ def run_task(task: UnitTask, resolver: Resolver) -> UnitResult:
             metrics = [resolver.metric(m) for m in task.metrics]
     except Exception as exc:
         return UnitResult("failed", error=describe_error(exc))
-    if task.stream is None:
-        return execute_unit(codec, task.point, image, metrics)
-    return measure_stream(codec, task.stream, image, metrics)
+    with using_weights_dir(task.weights_dir):
+        if task.stream is None:
+            return execute_unit(codec, task.point, image, metrics)
+        return measure_stream(codec, task.stream, image, metrics)
 
 
 def execute_task(task: UnitTask) -> UnitResult:

@@ -19,9 +19,10 @@ from codecbench.errors import MetricError
 from codecbench.metric import Column, Metric
 
 __all__ = ["Column", "Metric", "check_pair", "progress_shown", "showing_progress", "to_tensor",
-           "weights_dir"]
+           "using_weights_dir", "weights_dir"]
 
 _PROGRESS: ContextVar[bool] = ContextVar("codecbench_metric_progress", default=True)
+_WEIGHTS_DIR: ContextVar[Path | None] = ContextVar("codecbench_weights_dir", default=None)
 
 
 def progress_shown() -> bool:
@@ -51,9 +52,29 @@ def check_pair(original: np.ndarray, reconstruction: np.ndarray) -> None:
 
 
 def weights_dir() -> Path | None:
-    """The folder of local metric weights (``--weights-dir`` / ``CODECBENCH_WEIGHTS``), if set."""
+    """The folder of local metric weights: the one given for the block being run
+    (:func:`using_weights_dir`: ``--weights-dir``, or a worker's task), else
+    ``$CODECBENCH_WEIGHTS``, else ``None``."""
+    folder = _WEIGHTS_DIR.get()
+    if folder is not None:
+        return folder
     value = os.environ.get("CODECBENCH_WEIGHTS")
     return Path(value).expanduser() if value else None
+
+
+@contextmanager
+def using_weights_dir(folder: str | Path | None) -> Iterator[None]:
+    """Within the block, metrics look for local weights in ``folder`` (``None``: where they did).
+
+    A value, not an environment variable: a run hands it to its workers in each task."""
+    if folder is None:
+        yield
+        return
+    token = _WEIGHTS_DIR.set(Path(folder).expanduser())
+    try:
+        yield
+    finally:
+        _WEIGHTS_DIR.reset(token)
 
 
 def to_tensor(image: np.ndarray) -> "torch.Tensor":  # noqa: F821
