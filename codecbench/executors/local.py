@@ -71,7 +71,7 @@ class WorkerPool:
     whose worker held more than ``memory_limit`` bytes (default: the memory available now, shared
     among the workers) is not. The pool starts its workers at the first :meth:`submit`.
 
-    ``arg`` travels pickled by the pool and is unpickled inside the task (:func:`call_pickled`),
+    ``arg`` is pickled by :meth:`submit` and unpickled inside the task (:func:`call_pickled`),
     so one that cannot be pickled here or rebuilt in a worker fails its own task only. When the
     pool itself fails (pebble's pool stops when a worker dies outside any task, e.g. an idle worker
     killed), its tasks count as lost workers and a fresh pool takes them and later tasks; after
