@@ -66,8 +66,10 @@ if TYPE_CHECKING:  # torch is imported by the methods that run a model, so that 
 MODEL_CONFIG_SCALE = 4  # how much larger than its declared sizes a checkpoint's model may be
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _is_size(value: Any) -> bool:
+    """Whether a model option is a size (channels, blocks, levels): a positive integer. Float
+    options (rates, loss weights) are training settings that build nothing."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 @contextmanager
@@ -283,12 +285,12 @@ class LearnedCodec(Codec):
     def check_model_config(self, config: Mapping[str, Any], path: Path) -> None:
         """Refuse a checkpoint's model options that would build a model far larger than this codec
         declares, before building it: a number more than ``MODEL_CONFIG_SCALE`` times the largest
-        value of that option in ``model_config`` and ``preset_model_configs`` (a 1.4 KB file asking
+        value of that integer option in ``model_config`` and ``preset_model_configs`` (a 1.4 KB file asking
         for a huge ``N`` reached 5.6 GiB before its state dict was found not to fit)."""
         declared = [self.model_config, *self.preset_model_configs.values()]
         for key, value in config.items():
-            known = [c[key] for c in declared if _is_number(c.get(key))]
-            if _is_number(value) and known and value > MODEL_CONFIG_SCALE * max(known):
+            known = [c[key] for c in declared if _is_size(c.get(key))]
+            if _is_size(value) and known and value > MODEL_CONFIG_SCALE * max(known):
                 raise CodecError(
                     f"Checkpoint {path} asks for {key}={value}, more than {MODEL_CONFIG_SCALE}x the "
                     f"largest {self.name} declares ({max(known)}); refused before building it")
