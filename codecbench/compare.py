@@ -43,9 +43,11 @@ from codecbench.codec import Codec, Point, format_point
 from codecbench.dataset import Dataset, ImageRef
 from codecbench.errors import CodecbenchError, StoreError
 from codecbench.leaderboard import (  # noqa: F401  (closest_below and summarize: re-exported)
+    DEFAULT_TOLERANCE,
     closest_below,
     curve_label,
     interpolate_log_bpp,
+    match_label,
     mean_curve,
     summarize,
 )
@@ -53,7 +55,6 @@ from codecbench.metrics import Metric
 from codecbench.results import ResultStore, RowKey, config_json
 from codecbench.runner import Failure, Runner, WorkUnit
 
-DEFAULT_TOLERANCE = 0.1  # a mean bpp up to 10% over the target counts as at the target (flagged)
 FLOAT_STEPS = 12  # bisection resolution on a continuous float knob: range / 4096 (or 1% of the value)
 HINT_PROBES = 2  # probes per image steered by other images' stored bpps before plain bisection
 INTERP = "interp-"  # prefix of the interpolated columns
@@ -375,19 +376,6 @@ class Comparison:
         return pd.DataFrame({"codec": over["codec"], "curve": over["curve"],
                              "images_above_target": over["images_over"],
                              "lowest_bpp": over["bpp"]}).reset_index(drop=True)
-
-
-def match_label(images_over: int, n: int, over: float, tolerance: float) -> str:
-    """How a curve's matched points sit against the target: ``ok`` when every image is at or under
-    it, else the mean's excess (``+7.7 %``) with ``(within tol.)`` or ``OVER``."""
-    if n == 0:
-        return "no result"
-    if images_over == 0:
-        return "ok"
-    some = f", {images_over}/{n} img" if images_over < n else ""
-    if over <= tolerance:
-        return f"{over * 100:+.1f} % (within tol.{some})"
-    return f"{over * 100:+.1f} % OVER{some}"
 
 
 def _curve_rows(rows: pd.DataFrame, curve: Curve, images: Sequence[ImageRef]) -> pd.DataFrame:

@@ -223,3 +223,19 @@ def interpolate_log_bpp(bpp: Sequence[float], values: Sequence[float],
     if target > high * (1 + 1e-12):
         return math.nan, f"{target:g} bpp is above the measured range (highest mean point {high:.4g} bpp)"
     return float(np.interp(math.log(target), np.log(x), y)), None
+
+
+DEFAULT_TOLERANCE = 0.1  # a mean bpp up to 10% over the target counts as at the target (flagged)
+
+
+def match_label(images_over: int, n: int, over: float, tolerance: float) -> str:
+    """How a curve's matched points sit against the target: ``ok`` when every image is at or under
+    it, else the mean's excess (``+7.7 %``) with ``(within tol.)`` or ``OVER``."""
+    if n == 0:
+        return "no result"
+    if images_over == 0:
+        return "ok"
+    some = f", {images_over}/{n} img" if images_over < n else ""
+    if over <= tolerance:
+        return f"{over * 100:+.1f} % (within tol.{some})"
+    return f"{over * 100:+.1f} % OVER{some}"

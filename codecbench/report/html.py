@@ -23,10 +23,9 @@ import pandas as pd
 
 from codecbench.bjontegaard import bd_qualities, bd_table, default_anchor
 from codecbench.codec import Codec
-from codecbench.compare import DEFAULT_TOLERANCE
 from codecbench.dataset import ImageRef
 from codecbench.errors import CodecbenchError
-from codecbench.leaderboard import complete_points, leaderboard, metric_columns
+from codecbench.leaderboard import DEFAULT_TOLERANCE, complete_points, leaderboard, metric_columns
 from codecbench.metric import Column, Metric, describe_columns
 from codecbench.plots import plot_all, wants_log_bpp
 from codecbench.published import PublishedCurve, read_published

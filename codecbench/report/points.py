@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from codecbench.compare import DEFAULT_TOLERANCE, match_label
 from codecbench.leaderboard import (
-    KEYS, closest_below, curve_label, metric_columns, summarize, without_probes,
+    DEFAULT_TOLERANCE, KEYS, closest_below, curve_label, match_label, metric_columns, summarize,
+    without_probes,
 )
 
 CURVE_KEYS = ["codec", "codec_version", "config"]
