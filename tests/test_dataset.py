@@ -199,17 +199,27 @@ def test_16_bit_and_animated_images_are_converted_with_a_warning(
     assert "anim.webp" in warned[1] and "3 frames" in warned[1]
 
 
-def test_manifests_without_sha256_are_reported_unverified() -> None:
-    """CLIC and DIV2K publish no checksums and could not be fetched to pin them: `list` and the
-    download say so, naming the URLs."""
-    from codecbench import plugins
-    from codecbench.cli.run import dataset_status
+def test_every_shipped_manifest_pins_sha256() -> None:
+    """Every download the shipped manifests name is checked against a pinned sha256."""
+    from codecbench.manifests import load_manifests
 
-    registry = plugins.datasets()
-    assert registry.get("kodak").unverified() == []
-    for name in ("clic2021", "clic2021-valid", "div2k"):
-        dataset = registry.get(name)
-        assert dataset.unverified() and all(u.startswith("https://") for u in dataset.unverified())
-        status, where, _ = dataset_status(dataset, None)
-        if status == "downloadable":
-            assert where.endswith("UNVERIFIED: no sha256 pinned in its manifest")
+    manifests = {dataset.name: dataset for dataset in load_manifests()}
+    assert {"kodak", "clic2021", "clic2021-valid", "div2k"} <= set(manifests)
+    for dataset in manifests.values():
+        assert dataset.unverified() == [], dataset.name
+
+
+def test_manifests_without_sha256_are_reported_unverified(tmp_path: Path) -> None:
+    """A manifest that pins no sha256 (a user's own) is called unverified by `list`, naming the
+    URLs."""
+    from codecbench.cli.run import dataset_status
+    from codecbench.dataset import ManifestDataset
+
+    manifest = tmp_path / "mine.toml"
+    manifest.write_text('name = "mine"\ndescription = "d"\nfolder = "mine"\npattern = "*.png"\n'
+                        '[[archives]]\nurl = "https://example.org/mine.zip"\n')
+    dataset = ManifestDataset.from_toml(manifest)
+    assert dataset.unverified() == ["https://example.org/mine.zip"]
+    status, where, _ = dataset_status(dataset, None)
+    assert status == "downloadable"
+    assert where.endswith("UNVERIFIED: no sha256 pinned in its manifest")
