@@ -111,5 +111,17 @@ class HiFiCModel(MeanScaleHyperprior):
         y_coded, y_likelihoods = self.gaussian_conditional(y, scales_hat, means=means_hat)
         # Eval mode: y_coded is already round(y - mean) + mean, exactly what decompress() yields.
         y_hat = quantize_ste(y - means_hat) + means_hat if self.training else y_coded
-        return {"x_hat": self.g_s(y_hat), "y_hat": y_hat,
+        return {"x_hat": self.g_s(y_hat), "y_hat": y_hat, "y": y, "z": z,
                 "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    @torch.no_grad()
+    def coded_likelihoods(self, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Likelihoods of the code ``compress`` writes for the latents ``y``, ``z`` (no gradient).
+
+        ``z`` rounded around the bottleneck's medians, ``y`` around the means predicted from that
+        ``z``: the rate the range coder spends, where the training forward's likelihoods are those
+        of noisy latents (which overstate it at low rates)."""
+        z_hat, z_likelihoods = self.entropy_bottleneck(z, training=False)
+        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
+        _, y_likelihoods = self.gaussian_conditional(y, scales_hat, means=means_hat, training=False)
+        return {"y": y_likelihoods, "z": z_likelihoods}

@@ -130,3 +130,76 @@ def test_train_command_records_settings_and_resumes(tmp_path):
     assert set(read_checkpoint(out / "last.pt")["optimizers"]) == {"main", "aux", "discriminator"}
     result = CliRunner().invoke(cli, [*args[:-1], "--steps", "3", "-q"]).output
     assert "step 3" in result, result
+
+
+def test_coded_likelihoods_are_those_of_the_eval_forward():
+    codec = HiFiCCodec()
+    torch.manual_seed(0)
+    model = codec.build_model(**TINY).eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 64, 64))
+    coded = model.coded_likelihoods(out["y"], out["z"])
+    for name in ("y", "z"):
+        assert torch.equal(coded[name], out["likelihoods"][name]), name
+
+
+def test_dual_rate_control_follows_the_coded_rate():
+    codec = HiFiCCodec()
+    torch.manual_seed(0)
+    task = codec.training_task(codec.build_model(**{**TINY, "rate_control": "dual", "target_bpp": 1e-3}), 2.0)
+    assert "rate_controller" in task.modules()
+    batch = torch.rand(2, 3, 64, 64)
+    _, first = task.loss(batch)
+    _, second = task.loss(batch)
+    assert first["lambda"] == pytest.approx(2.0)  # m starts at 1
+    # the coded rate is far above the target: m grows by exp(0.002 * log(bpp_coded / target))
+    assert second["lambda"] == pytest.approx(2.0 * (first["bpp_coded"] / 1e-3) ** 0.002, rel=1e-5)
+    assert task.export_info()["rate_control"] == "dual"
+
+
+def test_dual_rate_control_needs_no_lambda_b_below_lambda_a():
+    assert LossSettings(lambda_a=0.01, target_bpp=0.14, rate_control="dual").lambda_a == 0.01
+    with pytest.raises(CodecError, match="rate_control"):
+        LossSettings(lambda_a=2.0, rate_control="pid")
+    with pytest.raises(CodecError, match="stage"):
+        LossSettings(lambda_a=2.0, stage=3)
+
+
+def test_stage_2_trains_the_generator_only():
+    codec = HiFiCCodec()
+    torch.manual_seed(0)
+    task = codec.training_task(codec.build_model(**TINY, stage=2, rate_control="dual"), 2.0)
+    assert task.aux_parameters() == [] and task.aux_loss() is None
+    assert set(task.modules()) == {"model", "discriminator"}  # no rate control: the rate is frozen
+    loss, stats = task.loss(torch.rand(2, 3, 64, 64))
+    assert stats["lambda"] == 0.0
+    loss.backward()
+    assert task.model.g_s.net[0].weight.grad.abs().sum() > 0
+    frozen = [p for n, p in task.model.named_parameters() if not n.startswith("g_s.")]
+    assert frozen and all(p.grad is None and not p.requires_grad for p in frozen)
+    assert {id(p) for p in task.main_parameters()} == {id(p) for p in task.model.g_s.parameters()}
+
+
+def test_two_stage_recipe_through_the_command(tmp_path):
+    from codecbench.cli import cli
+
+    data = tmp_path / "images"
+    data.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_image(64, 80, seed=i)).save(data / f"{i}.png")
+    options = [x for k, v in TINY.items() for x in ("-m", f"{k}={v}")]
+    common = ["--data", str(data), "--steps", "2", "--crop", "64", "--batch-size", "2", "--val-count", "1",
+              "--device", "cpu", "--lambda", "2", *options, "-q"]
+    stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
+    result = CliRunner().invoke(cli, ["train", "hific", "--out", str(stage1), *common,
+                                      "-m", "beta=0", "-m", "rate_control=dual"])
+    assert result.exit_code == 0, result.output
+    assert set(read_checkpoint(stage1 / "last.pt")["modules"]) == {"model", "rate_controller"}
+    result = CliRunner().invoke(cli, ["train", "hific", "--out", str(stage2), "--init", str(stage1 / "model.pt"),
+                                      *common, "-m", "stage=2"])
+    assert result.exit_code == 0, result.output
+    first, second = read_checkpoint(stage1 / "model.pt"), read_checkpoint(stage2 / "model.pt")
+    assert second["stage"] == 2 and first["rate_control"] == "dual"
+    for name, tensor in first["state_dict"].items():
+        if not name.startswith("g_s."):  # E and the probability model unchanged by stage 2
+            assert torch.equal(tensor, second["state_dict"][name]), name
