@@ -61,3 +61,40 @@ def test_killed_training_resumes_exactly(tmp_path):
     exported = read_checkpoint(split_out / "model.pt")
     assert is_exported(exported) and exported["codec"] == "cheng2020-anchor"
     assert exported["model_config"] == {"N": 8, "mixtures": 3} and exported["step"] == STEPS
+
+
+def test_single_gaussian_control_trains_and_round_trips(tmp_path):
+    """``-m mixtures=1``: issue 17's control, same schedule as the mixture, one Gaussian per latent."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from codecbench.cli import cli
+    from codecbench.learned.padding import crop_to, image_to_tensor, pad_to_stride, tensor_to_image
+    from codecbench_cheng2020 import Cheng2020Anchor
+    from codecbench_cheng2020.mixture import GaussianMixtureContextModel
+
+    from test_cheng2020_codec import coded_forward
+
+    data = tmp_path / "images"
+    data.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_image(80, 96, seed=i)).save(data / f"{i}.png")
+    out = tmp_path / "single"
+    args = ["train", "cheng2020-anchor", "--preset", "small", "-m", "N=8", "-m", "mixtures=1", "--crop", "64",
+            "--batch-size", "2", "--steps", "2", "--val-count", "1", "--lambda", "0.0018", "--data", str(data),
+            "--out", str(out), "--device", "cpu", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    exported = read_checkpoint(out / "model.pt")
+    assert exported["model_config"] == {"N": 8, "mixtures": 1}
+
+    codec = Cheng2020Anchor()
+    codec.configure(weights=str(out / "model.pt"))
+    image = synthetic_image(64, 96, seed=5)
+    decoded = codec.decode(codec.encode(image, 1))
+    model = codec.build_model(**exported["model_config"])
+    assert not isinstance(model, GaussianMixtureContextModel)
+    model.load_state_dict({k: v.float() for k, v in exported["state_dict"].items()})
+    expected = tensor_to_image(crop_to(coded_forward(model.eval(), pad_to_stride(image_to_tensor(image), 64)), 64, 96))
+    difference = np.abs(decoded.astype(int) - expected.astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01
