@@ -164,6 +164,17 @@ def test_a_learned_bitstream_declaring_a_huge_size_is_refused_before_decoding(
     assert outcome.startswith("refused BitstreamError") and "decompression bomb" in outcome, outcome
 
 
+def test_a_learned_stream_far_too_short_for_its_declared_size_is_refused_not_a_crash(
+    pool: ProcessPool, learned: Codec
+) -> None:
+    # The native rANS decoder reads a word per symbol without bounds checks: 98k symbols from a
+    # 40x56 image's stream read ~400 KB past its end (a segfault) unless the decoder pads it.
+    # (A version-1 stream, without a symbol digest, so it may decode to an image.)
+    forged = learned_stream_declaring(learned, 2048, 3072)
+    [outcome] = decode_all(pool, learned.with_options(), [forged])
+    assert outcome.startswith("refused BitstreamError") or outcome == "image (2048, 3072, 3)", outcome
+
+
 FORGED_PEAK_BYTES = 1 << 30  # what one forged stream may add to a worker's peak memory
 
 

@@ -63,6 +63,9 @@ if TYPE_CHECKING:  # torch is imported by the methods that run a model, so that 
     from codecbench.learned.tasks import TrainingTask
 
 
+# Zero bytes after each rANS stream handed to the native decoder, per padded pixel: one 32-bit word
+# for each of up to three symbols per pixel, and a word of slack for bypass-coded symbols.
+ZERO_TAIL_BYTES_PER_PIXEL = 16
 MODEL_CONFIG_SCALE = 4  # how much larger than its declared sizes a checkpoint's model may be
 
 
@@ -344,7 +347,8 @@ class LearnedCodec(Codec):
         try:
             with torch.no_grad(), single_threaded(), recording_symbols(decoding=True) as digest, \
                     recording_entropy_coders(loaded.model):
-                out = loaded.model.decompress([[s] for s in bitstream.streams], bitstream.latent_shape)
+                out = loaded.model.decompress([[s] for s in self.padded_streams(bitstream)],
+                                              bitstream.latent_shape)
         except Exception as exc:  # the entropy decoder rejects streams of the wrong count or kind
             raise BitstreamError(f"cannot decode {self.name} bitstream: {exc}") from exc
         bitstream.check_symbols(digest)  # a desynchronised decoder raises instead of returning garbage
@@ -388,6 +392,25 @@ class LearnedCodec(Codec):
             raise BitstreamError(
                 f"bitstream declares a {width}x{height} image; decoding it with {self.name} needs "
                 f"about {needed / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available")
+
+    def padded_streams(self, bitstream: Bitstream) -> tuple[bytes, ...]:
+        """The rANS streams (all but :attr:`raw_streams`) followed by enough zero bytes that
+        CompressAI's native decoder never reads past the end of its buffer.
+
+        That decoder does not check bounds (a forged stream too short for its declared size made
+        it read unowned memory and crash). It reads two 32-bit words to start and at most one per
+        decoded symbol; a bypass-coded (out-of-range) symbol reads more, but only while it finds
+        set bits, which the zero tail ends. Written here because no CompressAI option bounds the
+        reads: :data:`ZERO_TAIL_BYTES_PER_PIXEL` covers three symbols per (padded) pixel (more
+        than any latent holds) and bypass slack, plus each stream's own length again for bypass lengths read from
+        it. A valid stream decodes identically: its decoder stops before the tail.
+        """
+        from codecbench.learned.padding import padded_size
+
+        padded_h, padded_w = padded_size(bitstream.height, bitstream.width, self.stride)
+        tail = ZERO_TAIL_BYTES_PER_PIXEL * padded_h * padded_w + 64
+        return tuple(s if i in self.raw_streams else s + bytes(tail + 16 * len(s))
+                     for i, s in enumerate(bitstream.streams))
 
     def latent_shape(self, height: int, width: int) -> tuple[int, ...]:
         """The ``shape`` CompressAI's ``compress`` returns for an image of this size."""

@@ -1,0 +1,62 @@
+"""Plot a training campaign's learning curves: the legs of one model, end to end in training hours.
+
+Each leg is a ``curve.csv`` of ``codecbench train`` (held-out bpp, PSNR and LPIPS every
+``--val-every`` steps; ``wall_s`` counts that leg's training time), given in the order the legs
+ran, each continuing (``--init``) from the one before. The plot puts them on one time axis.
+
+Usage: .venv/bin/python scripts/plot_campaign.py LABEL=CURVE.csv [LABEL=CURVE.csv ...] -o OUT.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+PANELS = (("psnr", "PSNR (dB)"), ("lpips", "LPIPS-Alex"), ("bpp_coded", "coded bpp"))
+
+
+def joined(legs: list[tuple[str, Path]]) -> pd.DataFrame:
+    """The legs' rows with ``hours``: training hours since the first leg began."""
+    frames, offset = [], 0.0
+    for label, path in legs:
+        frame = pd.read_csv(path)
+        frame["leg"], frame["hours"] = label, offset + frame["wall_s"] / 3600
+        offset = float(frame["hours"].iloc[-1])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("legs", nargs="+", help="LABEL=CURVE.csv, in the order the legs ran")
+    parser.add_argument("-o", "--out", type=Path, required=True)
+    parser.add_argument("--title", default="")
+    args = parser.parse_args()
+    legs = [(text.split("=", 1)[0], Path(text.split("=", 1)[1])) for text in args.legs]
+    data = joined(legs)
+    figure, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2), constrained_layout=True)
+    for axis, (column, label) in zip(axes, PANELS):
+        for leg, rows in data.groupby("leg", sort=False):
+            axis.plot(rows["hours"], rows[column], marker=".", label=leg)
+        axis.set_xlabel("training hours (1 CPU thread)")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        if column == "bpp_coded":
+            axis.set_yscale("log")
+    axes[0].legend(fontsize="small")
+    if args.title:
+        figure.suptitle(args.title)
+    figure.savefig(args.out, dpi=100)
+    last = data.iloc[-1]
+    print(f"{args.out}: {len(legs)} legs, {last['hours']:.2f} h, last step {int(last['step'])}: "
+          f"{last['bpp_coded']:.4f} bpp, {last['psnr']:.2f} dB, LPIPS {last['lpips']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
