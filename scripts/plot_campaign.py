@@ -38,8 +38,19 @@ def main() -> None:
     parser.add_argument("-o", "--out", type=Path, required=True)
     parser.add_argument("--title", default="")
     args = parser.parse_args()
-    legs = [(text.split("=", 1)[0], Path(text.split("=", 1)[1])) for text in args.legs]
+    legs = []
+    for text in args.legs:
+        label, _, path = text.partition("=")
+        if not label or not path:
+            parser.error(f"{text!r}: give each leg as LABEL=CURVE.csv")
+        if not Path(path).is_file():
+            parser.error(f"{path}: no such curve file (a run's curve.csv, or a snapshot's NAME-curve.csv)")
+        legs.append((label, Path(path)))
     data = joined(legs)
+    missing = {"step", "wall_s", *(column for column, _ in PANELS)} - set(data.columns)
+    if missing:
+        parser.error(f"the curve files lack the columns {', '.join(sorted(missing))} "
+                     "(written by codecbench train with LPIPS validation)")
     figure, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2), constrained_layout=True)
     for axis, (column, label) in zip(axes, PANELS):
         for leg, rows in data.groupby("leg", sort=False):

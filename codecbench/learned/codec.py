@@ -394,16 +394,17 @@ class LearnedCodec(Codec):
                 f"about {needed / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available")
 
     def padded_streams(self, bitstream: Bitstream) -> tuple[bytes, ...]:
-        """The rANS streams (all but :attr:`raw_streams`) followed by enough zero bytes that
-        CompressAI's native decoder never reads past the end of its buffer.
+        """The rANS streams (all but :attr:`raw_streams`) followed by zero bytes, so that
+        CompressAI's native decoder does not read past the end of its buffer.
 
-        That decoder does not check bounds (a forged stream too short for its declared size made
-        it read unowned memory and crash). It reads two 32-bit words to start and at most one per
+        That decoder has no bounds checks: a forged stream too short for its declared size made it
+        read unowned memory and crash. It reads two 32-bit words to start and at most one per
         decoded symbol; a bypass-coded (out-of-range) symbol reads more, but only while it finds
-        set bits, which the zero tail ends. Written here because no CompressAI option bounds the
-        reads: :data:`ZERO_TAIL_BYTES_PER_PIXEL` covers three symbols per (padded) pixel (more
-        than any latent holds) and bypass slack, plus each stream's own length again for bypass lengths read from
-        it. A valid stream decodes identically: its decoder stops before the tail.
+        set bits, which the zero tail soon ends. The tail is :data:`ZERO_TAIL_BYTES_PER_PIXEL` per
+        padded pixel (enough for up to three symbols per pixel, four times what a 192-channel
+        latent at stride 16 holds) plus 16 bytes per stream byte (bypass lengths read from the stream itself). Written
+        here because no CompressAI option bounds the reads. A valid stream decodes identically:
+        its decoder stops before the tail.
         """
         from codecbench.learned.padding import padded_size
 
