@@ -376,6 +376,36 @@ def test_ctrl_c_during_train_names_the_checkpoint_and_the_command_that_resumes(
     assert "Rerun the same command to resume:\n  codecbench " in result.stderr
 
 
+def test_sigterm_during_train_saves_like_ctrl_c(
+    toy_trainable: str, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import time
+
+    import codecbench.learned
+
+    out = tmp_path / "out"
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminated_train(build_task, config, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # `kill PID` of a background run
+            time.sleep(5)
+        except KeyboardInterrupt:
+            out.mkdir()
+            (out / "last.pt").write_bytes(b"")  # what train() saves on an interrupt
+            raise
+        raise AssertionError("SIGTERM did not interrupt the training loop")
+
+    monkeypatch.setattr(codecbench.learned, "train", terminated_train)
+    result = CliRunner().invoke(cli, ["train", toy_trainable, "--data", str(image_folder), "--out",
+                                      str(out), "--val-count", "1", "-q"])
+    assert result.exit_code == 130, result.output
+    assert f"saved the resumable state {out / 'last.pt'}" in result.stderr
+    assert signal.getsignal(signal.SIGTERM) is before  # the command's handler is not left behind
+
+
 @pytest.mark.parametrize("command", ["run", "compare", "report"])
 def test_threads_option_on_every_command_that_codes(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])

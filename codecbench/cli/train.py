@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import signal
 import sys
 import time
 from collections.abc import Mapping
@@ -93,6 +94,10 @@ def build_checked(codec: Any, config: Mapping[str, Any], given: Mapping[str, Any
 def saved_at(path: Path) -> int | None:
     """``path``'s modification time in nanoseconds, ``None`` when it does not exist."""
     return path.stat().st_mtime_ns if path.is_file() else None
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def interrupted_message(out: Path, before: int | None, command: str) -> str:
@@ -222,6 +227,8 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
         return codec.training_task(model, config.lmbda)
 
     before = saved_at(Path(config.out) / "last.pt")
+    # `kill PID` of a background run (whose SIGINT a non-interactive shell ignores) saves like Ctrl-C.
+    previous_handler = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         say("importing the model code (torch, CompressAI)")
         try:
@@ -234,6 +241,8 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
         if main_rank:
             click.echo(interrupted_message(Path(config.out), before, command), err=True)
         raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     if not main_rank:
         return
     stats = ", ".join(f"{k} {v:.4g}" for k, v in result.val_stats.items()) or "none run"
