@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from codecbench.learned import read_checkpoint
 from codecbench.testing import check_checkpoint_manifest, check_damaged_streams, check_learned_codec, synthetic_image
 from codecbench_otgan import GANCodec, GANFacesCodec, OTCodec, OTFacesCodec, OTGANCodec, OTGANFacesCodec
 
@@ -13,12 +14,11 @@ def test_shipped_checkpoints(codec_class: type, count: int) -> None:
     codec = codec_class()
     specs = codec.shipped_checkpoints()
     assert len(specs) >= count and codec.points == tuple(range(1, len(specs) + 1))
-    channels = [s.extra["latent_channels"] for s in specs]
-    assert channels == sorted(channels)  # points ordered by rate
     for spec in specs:
         assert spec.file.stat().st_size < 5 * 2**20
+        assert read_checkpoint(spec.file)["model_config"]["latent_channels"] == spec.extra["latent_channels"]
         assert spec.training_command.startswith(f"codecbench train {codec.name} ")
-        assert "--data /work/shared/datasets/train-photos" in spec.training_command  # never Kodak
+        assert "shared/datasets/train-photos " in spec.training_command  # never Kodak
     assert codec.unavailable_reason() is None
     check_checkpoint_manifest(codec)
     check_learned_codec(codec, synthetic_image(64, 96))
