@@ -28,7 +28,15 @@ def joined(legs: list[tuple[str, Path]], overlay: bool = False) -> pd.DataFrame:
     run began with ``overlay``). A step logged twice (a resumed run validates again) counts once."""
     frames, offset = [], 0.0
     for label, path in legs:
-        frame = pd.read_csv(path).drop_duplicates("step", keep="first")
+        try:
+            frame = pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+            raise ValueError(f"{path}: not a curve file ({exc})") from exc
+        missing = {"step", "wall_s", *(column for column, _ in PANELS)} - set(frame.columns)
+        if missing:
+            raise ValueError(f"{path} lacks the columns {', '.join(sorted(missing))} "
+                             "(written by codecbench train with LPIPS validation)")
+        frame = frame.drop_duplicates("step", keep="first")
         frame["leg"], frame["hours"] = label, (0.0 if overlay else offset) + frame["wall_s"] / 3600
         offset = float(frame["hours"].iloc[-1])
         frames.append(frame)
@@ -51,12 +59,11 @@ def main() -> None:
         if not Path(path).is_file():
             parser.error(f"{path}: no such curve file (a run's curve.csv, or a snapshot's NAME-curve.csv)")
         legs.append((label, Path(path)))
-    data = joined(legs, args.overlay)
+    try:
+        data = joined(legs, args.overlay)
+    except ValueError as exc:
+        parser.error(str(exc))
     x, x_label = ("step", "training steps") if args.overlay else ("hours", "training hours (1 CPU thread)")
-    missing = {"step", "wall_s", *(column for column, _ in PANELS)} - set(data.columns)
-    if missing:
-        parser.error(f"the curve files lack the columns {', '.join(sorted(missing))} "
-                     "(written by codecbench train with LPIPS validation)")
     figure, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2), constrained_layout=True)
     for axis, (column, label) in zip(axes, PANELS):
         for leg, rows in data.groupby("leg", sort=False):

@@ -4,7 +4,8 @@ For each ``NAME=CHECKPOINT`` given, the decoder turns ``--count`` codes drawn fr
 map of ``--map`` (quantized as coded latents are) into images; the figure printed is the mean
 ST-LPIPS over all pairs of those images (higher: more diverse; a collapsed generator scores near
 0). ``--reference DIR`` also scores ``--count`` real images of DIR, centre-cropped to the decoded
-size (the codes model crops of that size), as the diversity a generator should approach. A PNG grid (one row per model) is written with ``--grid``.
+size (the codes model crops of that size), as the diversity a generator should approach. A PNG
+grid (one row per model) is written with ``--grid``.
 
     python plugins/codecbench-otgan/benchmarks/diversity.py --map MAP/ot_map.pt \\
         --model gan=GAN/model.pt --model ot_gan=OTGAN/model.pt --count 24 --grid diversity.png \\
@@ -49,8 +50,12 @@ def main() -> None:
     rows = []
     size = shape[-2] * STRIDE, shape[-1] * STRIDE  # the decoded images' size
 
-    def centre_crop(image: np.ndarray) -> np.ndarray:
-        top, left = max(0, (image.shape[0] - size[0]) // 2), max(0, (image.shape[1] - size[1]) // 2)
+    def centre_crop(path: Path) -> np.ndarray:
+        image = read_image(path)
+        if image.shape[0] < size[0] or image.shape[1] < size[1]:
+            parser.error(f"--reference image {path} is {image.shape[1]}x{image.shape[0]}, smaller than the "
+                         f"decoded {size[1]}x{size[0]}; give a folder of images at least that large")
+        top, left = (image.shape[0] - size[0]) // 2, (image.shape[1] - size[1]) // 2
         return image[top:top + size[0], left:left + size[1]]
 
     def report(name: str, images: list[np.ndarray]) -> None:
@@ -69,7 +74,7 @@ def main() -> None:
     if args.reference is not None:
         paths = list_images(args.reference)
         chosen = torch.randperm(len(paths), generator=torch.Generator().manual_seed(args.seed))[:args.count]
-        report(f"real ({args.reference.name})", [centre_crop(read_image(paths[i])) for i in chosen.tolist()])
+        report(f"real ({args.reference.name})", [centre_crop(paths[i]) for i in chosen.tolist()])
     if args.grid is not None:
         Image.fromarray(np.concatenate(rows, axis=0)).save(args.grid)
         print(f"grid: {args.grid} (rows: {', '.join(s.partition('=')[0] for s in args.model)})")
