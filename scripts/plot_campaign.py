@@ -1,7 +1,8 @@
 """Plot a training campaign's learning curves: the legs of one model, end to end in training hours.
 
-Each leg is a ``curve.csv`` of ``codecbench train`` (held-out bpp, PSNR and LPIPS every
-``--val-every`` steps; ``wall_s`` counts that leg's training time), given in the order the legs
+Each leg is a ``curve.csv`` of ``codecbench train`` (held-out bpp and PSNR every ``--val-every``
+steps, LPIPS where the codec validates it; ``wall_s`` counts that leg's training time; the rate
+panel shows the coded bpp where the curve has it, else the estimated bpp), given in the order the legs
 ran, each continuing (``--init``) from the one before. The plot puts them on one time axis.
 With ``--overlay`` the curves are separate runs from one start (an ablation, seeds) drawn over
 each other against their own steps.
@@ -20,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-PANELS = (("psnr", "PSNR (dB)"), ("lpips", "LPIPS-Alex"), ("bpp_coded", "coded bpp"))
+PANELS = (("psnr", "PSNR (dB)"), ("lpips", "LPIPS-Alex"), ("rate", "bpp (coded where logged)"))
 
 
 def joined(legs: list[tuple[str, Path]], overlay: bool = False) -> pd.DataFrame:
@@ -32,11 +33,12 @@ def joined(legs: list[tuple[str, Path]], overlay: bool = False) -> pd.DataFrame:
             frame = pd.read_csv(path)
         except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
             raise ValueError(f"{path}: not a curve file ({exc})") from exc
-        missing = {"step", "wall_s", *(column for column, _ in PANELS)} - set(frame.columns)
-        if missing:
-            raise ValueError(f"{path} lacks the columns {', '.join(sorted(missing))} "
-                             "(written by codecbench train with LPIPS validation)")
+        missing = {"step", "wall_s", "psnr"} - set(frame.columns)
+        if missing or not {"bpp", "bpp_coded"} & set(frame.columns):
+            raise ValueError(f"{path} lacks the columns {', '.join(sorted(missing or {'bpp'}))} "
+                             "(a curve.csv written by codecbench train)")
         frame = frame.drop_duplicates("step", keep="first")
+        frame["rate"] = frame["bpp_coded"] if "bpp_coded" in frame else frame["bpp"]
         frame["leg"], frame["hours"] = label, (0.0 if overlay else offset) + frame["wall_s"] / 3600
         offset = float(frame["hours"].iloc[-1])
         frames.append(frame)
@@ -53,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     legs = []
     for text in args.legs:
-        label, _, path = text.partition("=")
+        label, _, path = text.rpartition("=")  # the last '=': labels such as "K=3" keep theirs
         if not label or not path:
             parser.error(f"{text!r}: give each leg as LABEL=CURVE.csv")
         if not Path(path).is_file():
@@ -64,14 +66,15 @@ def main() -> None:
     except ValueError as exc:
         parser.error(str(exc))
     x, x_label = ("step", "training steps") if args.overlay else ("hours", "training hours (1 CPU thread)")
-    figure, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2), constrained_layout=True)
-    for axis, (column, label) in zip(axes, PANELS):
+    panels = [(column, label) for column, label in PANELS if column in data and data[column].notna().any()]
+    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), constrained_layout=True)
+    for axis, (column, label) in zip(axes, panels):
         for leg, rows in data.groupby("leg", sort=False):
             axis.plot(rows[x], rows[column], marker=".", label=leg)
         axis.set_xlabel(x_label)
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-        if column == "bpp_coded":
+        if column == "rate":
             axis.set_yscale("log")
     axes[0].legend(fontsize="small")
     if args.title:
@@ -79,8 +82,9 @@ def main() -> None:
     figure.savefig(args.out, dpi=100)
     for leg, rows in data.groupby("leg", sort=False):
         last = rows.iloc[-1]
+        lpips = f", LPIPS {last['lpips']:.3f}" if pd.notna(last.get("lpips")) else ""
         print(f"{leg}: {last['hours']:.2f} h, last step {int(last['step'])}: "
-              f"{last['bpp_coded']:.4f} bpp, {last['psnr']:.2f} dB, LPIPS {last['lpips']:.3f}")
+              f"{last['rate']:.4f} bpp, {last['psnr']:.2f} dB{lpips}")
     print(f"plot: {args.out}")
 
 

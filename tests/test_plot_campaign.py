@@ -40,3 +40,13 @@ def test_a_file_that_is_not_a_curve_is_named_without_a_traceback(tmp_path: Path)
         result = plot(f"x={path}", "-o", str(tmp_path / "x.png"))
         assert result.returncode == 2 and str(path) in result.stderr and message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_curve_without_lpips_plots_its_estimated_rate_and_a_label_may_hold_an_equals_sign(
+        tmp_path: Path) -> None:
+    path = tmp_path / "cheng.csv"  # what a codec that validates no LPIPS writes (Cheng2020)
+    path.write_text("step,wall_s,time,bpp,loss,psnr\n500,1800.0,t,0.2,0.9,24.0\n1000,3600.0,t,0.18,0.8,25.0\n")
+    result = plot(f"K=3={path}", "-o", str(tmp_path / "cheng.png"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("K=3: 1.00 h, last step 1000: 0.1800 bpp, 25.00 dB\n")
+    assert (tmp_path / "cheng.png").stat().st_size > 0
