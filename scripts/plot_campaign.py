@@ -34,8 +34,10 @@ def joined(legs: list[tuple[str, Path]], overlay: bool = False) -> pd.DataFrame:
         except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
             raise ValueError(f"{path}: not a curve file ({exc})") from exc
         missing = {"step", "wall_s", "psnr"} - set(frame.columns)
-        if missing or not {"bpp", "bpp_coded"} & set(frame.columns):
-            raise ValueError(f"{path} lacks the columns {', '.join(sorted(missing or {'bpp'}))} "
+        if not {"bpp", "bpp_coded"} & set(frame.columns):
+            missing.add("bpp")
+        if missing:
+            raise ValueError(f"{path} lacks the columns {', '.join(sorted(missing))} "
                              "(a curve.csv written by codecbench train)")
         frame = frame.drop_duplicates("step", keep="first")
         frame["rate"] = frame["bpp_coded"] if "bpp_coded" in frame else frame["bpp"]
