@@ -384,8 +384,15 @@ def test_a_run_waits_for_units_another_run_holds(image_folder: Path, tmp_path: P
     ResultStore(db).close()
     hold(db, held.key, live_process.pid)
 
+    def said_waiting() -> bool:
+        return any("being computed by another run" in r.message for r in caplog.records)
+
     def other_run_finishes() -> None:
-        time.sleep(0.5)
+        # Finish only once the run has deferred the held unit: a fixed delay raced a loaded machine
+        # (the run reached the unit after the other run had already released it).
+        deadline = time.monotonic() + 30
+        while not said_waiting() and time.monotonic() < deadline:
+            time.sleep(0.02)
         with ResultStore(db) as other:
             other.put(held.key, run_id="other", status="ok", stream=b"s", metrics={"psnr": 100.0},
                       image_sha256=held.image.sha256())
@@ -397,7 +404,7 @@ def test_a_run_waits_for_units_another_run_holds(image_folder: Path, tmp_path: P
         summary = Runner(store, [PSNRMetric()], progress=False).run(units)
     thread.join()
     assert (summary.computed, summary.skipped) == (len(units) - 1, 1)
-    assert any("being computed by another run" in r.message for r in caplog.records)
+    assert said_waiting()
     with ResultStore(db) as store:
         assert store.get(held.key).stream == b"s"  # its row, not recomputed
 
