@@ -51,7 +51,8 @@ def test_a_bitstream_of_another_codec_is_refused(tmp_path: Path) -> None:
 def test_training_settings_are_recorded_but_not_needed_to_code() -> None:
     model = tiny_model(ot_map="/nowhere/ot_map.pt", adversarial_weight=0.5)
     assert model.training_options == {"ot_map": "/nowhere/ot_map.pt", "adversarial_weight": 0.5,
-                                      "recipe": "fixed", "lpips_weight": 0.0, "target_bpp": 0.0}
+                                      "recipe": "fixed", "lpips_weight": 0.0, "target_bpp": 0.0,
+                                      "cycle_weight": 0.0, "anchor_weight": 0.0}
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         out = model.compress(x)

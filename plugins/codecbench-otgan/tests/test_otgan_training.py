@@ -90,3 +90,50 @@ def test_the_gan_stage_trains_the_decoder_and_keeps_the_encoder() -> None:
     assert all(torch.equal(a, b) for a, b in zip(encoder, model.encoder.parameters()))
     ot_task = OTGANTask(tiny_model(), lmbda=0.01, variant="ot")
     assert len(ot_task.main_parameters()) > len(list(ot_task.model.decoder.parameters()))
+
+
+def test_the_cycle_term_pulls_decoded_ot_codes_back_to_their_codes(tmp_path: Path) -> None:
+    model = tiny_model(ot_map=str(save_tiny_map(tmp_path / "ot_map.pt")), adversarial_weight=0.0,
+                       cycle_weight=1.0).train()
+    task = OTGANTask(model, lmbda=0.0, variant="ot_gan")
+    batch = torch.rand(2, 3, 32, 32)
+    torch.manual_seed(0)  # the same OT codes for both losses
+    loss, stats = task.loss(batch)
+    assert stats["cycle"] > 0
+    assert loss.item() == pytest.approx(stats["bpp"] + stats["cycle"], rel=1e-4)  # lmbda 0, no critic
+    loss.backward()  # lmbda 0, adversarial weight 0: the cycle term alone reaches the decoder
+    assert task.model.decoder[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.encoder.parameters())  # the encoder stays frozen
+    torch.optim.SGD(task.main_parameters(), lr=1e-2).step()
+    torch.manual_seed(0)
+    assert task.loss(batch)[1]["cycle"] < stats["cycle"]
+
+
+@pytest.mark.parametrize("term", ["cycle_weight", "anchor_weight"])
+def test_the_ot_code_terms_are_for_ot_gan_only(term: str) -> None:
+    with pytest.raises(TrainingError, match=f"only ot_gan decodes; drop -m {term}"):
+        OTGANTask(tiny_model(**{term: 1.0}), lmbda=0.01, variant="gan")
+
+
+def test_the_anchor_holds_decoded_ot_codes_to_the_decoder_stage_two_began_with(tmp_path: Path) -> None:
+    model = tiny_model(ot_map=str(save_tiny_map(tmp_path / "ot_map.pt")), adversarial_weight=0.0,
+                       anchor_weight=1.0).train()
+    task = OTGANTask(model, lmbda=1.0, variant="ot_gan")
+    assert "anchor" in task.modules()
+    with torch.no_grad():  # what --init loads after the task is built: the anchor must follow it
+        for p in model.decoder.parameters():
+            p.add_(1e-3)
+    loss, stats = task.loss(torch.rand(2, 3, 32, 32))
+    assert stats["anchor"] == pytest.approx(0.0, abs=1e-6)  # captured at the first step
+    captured = {k: v.clone() for k, v in task.anchor.state_dict().items()}
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.add_(1e-3)
+    _, stats = task.loss(torch.rand(2, 3, 32, 32))
+    assert stats["anchor"] > 0  # the decoder moved, the anchor did not
+    assert all(torch.equal(v, task.anchor.state_dict()[k]) for k, v in captured.items())
+    resumed = OTGANTask(tiny_model(ot_map=model.training_options["ot_map"], anchor_weight=1.0).train(),
+                        lmbda=1.0, variant="ot_gan")
+    resumed.anchor.load_state_dict(task.anchor.state_dict())  # what a resumed run restores
+    resumed.loss(torch.rand(2, 3, 32, 32))
+    assert all(torch.equal(v, resumed.anchor.state_dict()[k]) for k, v in captured.items())
