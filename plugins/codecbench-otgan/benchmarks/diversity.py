@@ -5,7 +5,10 @@ map of ``--map`` (quantized as coded latents are) into images; the figure printe
 ST-LPIPS over all pairs of those images (higher: more diverse; a collapsed generator scores near
 0). ``--reference DIR`` also scores ``--count`` real images of DIR, centre-cropped to the decoded
 size (the codes model crops of that size), as the diversity a generator should approach. A PNG
-grid (one row per model) is written with ``--grid``.
+grid (one row per model) is written with ``--grid``. Each model after the first is also compared
+with the first one's decodes of the same codes (mean PSNR): with the stage-1 ``ot`` model first,
+this says how far the GAN stage moved the decodes of codes that have no ground truth (noise
+painted on them shows as a low figure, more diversity as a low figure too: read it with the grid).
 
     python plugins/codecbench-otgan/benchmarks/diversity.py --map MAP/ot_map.pt \\
         --model gan=GAN/model.pt --model ot_gan=OTGAN/model.pt --count 24 --grid diversity.png \\
@@ -47,7 +50,7 @@ def main() -> None:
     pool = ExtendedOTMap(ot_map).sample_pool(4 * args.count, seed=args.seed).codes.float()
     codes = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[:args.count]]
     metric = plugins.metrics().get("st-lpips")
-    rows = []
+    rows, decoded = [], []
     size = shape[-2] * STRIDE, shape[-1] * STRIDE  # the decoded images' size
 
     def centre_crop(path: Path) -> np.ndarray:
@@ -58,10 +61,14 @@ def main() -> None:
         top, left = (image.shape[0] - size[0]) // 2, (image.shape[1] - size[1]) // 2
         return image[top:top + size[0], left:left + size[1]]
 
-    def report(name: str, images: list[np.ndarray]) -> None:
+    def report(name: str, images: list[np.ndarray], first: list[np.ndarray] | None = None) -> None:
         pairs = list(itertools.combinations(images, 2))
         diversity = float(np.mean([metric.distance(a, b) for a, b in pairs]))
-        print(f"{name:>10}: {diversity:.4f} over {len(pairs)} pairs")
+        versus = ""
+        if first is not None:
+            mse = [np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) for a, b in zip(images, first)]
+            versus = f"; {np.mean([10 * np.log10(255**2 / max(m, 1e-10)) for m in mse]):.2f} dB from the first model's"
+        print(f"{name:>10}: {diversity:.4f} over {len(pairs)} pairs{versus}")
 
     print(f"{len(codes)} OT-generated codes of shape {shape}; mean pairwise ST-LPIPS of decoded images")
     for spec in args.model:
@@ -69,7 +76,8 @@ def main() -> None:
         model = load_autoencoder(Path(checkpoint))
         with torch.no_grad():
             images = [tensor_to_image(model.decode(model.quantize(c.reshape(1, *shape)))) for c in codes]
-        report(name, images)
+        report(name, images, decoded[0] if decoded else None)
+        decoded.append(images)
         rows.append(np.concatenate(images, axis=1))
     if args.reference is not None:
         paths = list_images(args.reference)
