@@ -18,8 +18,8 @@
   shipped models: stride-2 5x5 transposed convolutions, which leave a 16-px periodic pattern) or
   ``"subpixel"`` (3x3 conv + PixelShuffle with ICNR initialisation: no checkerboard at init).
 
-``recipe``, ``lpips_weight``, ``target_bpp``, ``ot_map``, ``adversarial_weight``, ``cycle_weight``
-and ``anchor_weight`` are training settings (recorded in the checkpoint's model config, never used to
+``recipe``, ``lpips_weight``, ``target_bpp``, ``ot_map``, ``adversarial_weight``, ``cycle_weight``,
+``anchor_weight`` and ``anchor`` are training settings (recorded in the checkpoint's model config, never used to
 code).
 
 ``LatentConditionedDiscriminator`` is HiFiC's idea at a small size: the latent grid is projected,
@@ -98,7 +98,7 @@ class LatentAutoencoder(nn.Module):
     def __init__(self, N: int = 64, latent_channels: int = 4, levels: int = 7,
                  ot_map: str = "", adversarial_weight: float = 0.1, upsample: str = "transpose",
                  recipe: str = "fixed", lpips_weight: float = 0.0, target_bpp: float = 0.0,
-                 cycle_weight: float = 0.0, anchor_weight: float = 0.0) -> None:
+                 cycle_weight: float = 0.0, anchor_weight: float = 0.0, anchor: str = "") -> None:
         super().__init__()
         if latent_channels < 1 or levels < 2 or N < 1:
             raise ValueError(f"need N >= 1, latent_channels >= 1, levels >= 2; got {N}, "
@@ -112,7 +112,7 @@ class LatentAutoencoder(nn.Module):
         self.training_options: dict[str, Any] = {
             "ot_map": ot_map, "adversarial_weight": adversarial_weight, "recipe": recipe,
             "lpips_weight": lpips_weight, "target_bpp": target_bpp, "cycle_weight": cycle_weight,
-            "anchor_weight": anchor_weight}
+            "anchor_weight": anchor_weight, "anchor": anchor}
         self.encoder = nn.Sequential(
             _down(3, N), GDN(N), _down(N, N), GDN(N), _down(N, N), GDN(N), _down(N, latent_channels))
         up = UPSAMPLERS[upsample]

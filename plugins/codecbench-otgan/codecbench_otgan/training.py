@@ -33,17 +33,17 @@ critic accepted (``benchmarks/diversity.py --grid``). An OT code has no image to
 
 * ``-m cycle_weight=W``: the frozen encoder must map the decoded image back to its code,
   ``W * mean((f(g(q(z))) - q(z))^2)`` in quantization steps;
-* ``-m anchor_weight=W``: the decoded code stays near what the decoder made of it when stage 2
-  began (the stage-1 decoder, captured at the first step and checkpointed with the run),
+* ``-m anchor_weight=W -m anchor=STAGE1.pt``: the decoded code stays near what the stage-1
+  decoder ``g_1`` (of the checkpoint ``anchor``, the file stage 2 starts from) makes of it,
   ``lmbda * W * 255^2 * MSE(g(q(z)), g_1(q(z)))``: colours and coarse structure are held, the
-  critic may add detail. It assumes the run starts from a trained stage 1 (``--init``).
+  critic may add detail. The reference is a file, not the decoder a run starts with, so a run
+  continued on another machine with ``--init`` of a stage-2 snapshot keeps the same anchor.
 
 ``gan`` never decodes OT codes, so the ablation still differs only by them.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import torch
@@ -65,6 +65,7 @@ from codecbench.learned import (
 )
 from codecbench_otgan.artefact import load_map
 from codecbench_otgan.extended_map import ExtendedOTMap
+from codecbench_otgan.fit import load_autoencoder
 from codecbench_otgan.model import LatentAutoencoder, LatentConditionedDiscriminator
 
 VARIANTS = ("ot", "gan", "ot_gan")
@@ -88,26 +89,19 @@ def generated_codes(model: LatentAutoencoder, path: str, seed: int) -> torch.Ten
     return pool.float().reshape(-1, *latent_shape)
 
 
-class DecoderAnchor(nn.Module):
-    """A frozen copy of the decoder as stage 2 found it: the reference of ``anchor_weight``.
-
-    The copy is taken at the first training step (after ``--init`` has loaded stage 1) and is a
-    module of the task, so the run's checkpoint keeps it and a resumed run anchors to the same
-    decoder, not to the one it resumed with.
-    """
-
-    def __init__(self, decoder: nn.Module) -> None:
-        super().__init__()
-        self.decoder = copy.deepcopy(decoder).requires_grad_(False)
-        self.register_buffer("captured", torch.zeros((), dtype=torch.bool))
-
-    def forward(self, decoder: nn.Module, codes: torch.Tensor) -> torch.Tensor:
-        """The anchored decode of ``codes``, capturing ``decoder`` on the first call."""
-        if not bool(self.captured):
-            self.decoder.load_state_dict(decoder.state_dict())
-            self.captured.fill_(True)
-        with torch.no_grad():
-            return self.decoder(codes)
+def anchor_decoder(model: LatentAutoencoder, path: str) -> nn.Module:
+    """The frozen decoder of the checkpoint ``path``: the reference of ``anchor_weight``."""
+    if not path:
+        raise TrainingError("anchor_weight needs the checkpoint whose decoder holds the decoded OT "
+                            "codes: pass the stage-1 file stage 2 starts from with -m anchor=PATH")
+    try:
+        reference = load_autoencoder(Path(path))
+    except (OSError, CodecbenchError) as exc:
+        raise TrainingError(f"-m anchor={path}: {exc}") from exc
+    if reference.latent_channels != model.latent_channels:
+        raise TrainingError(f"-m anchor={path} decodes {reference.latent_channels}-channel latents, "
+                            f"the model has {model.latent_channels}: anchor to this model's stage 1")
+    return reference.decoder.requires_grad_(False)
 
 
 class OTGANTask(TrainingTask):
@@ -126,7 +120,7 @@ class OTGANTask(TrainingTask):
             if float(options.get(name, 0.0)) > 0 and variant != "ot_gan":
                 raise TrainingError(f"{name} applies to OT-generated codes, which only ot_gan "
                                     f"decodes; drop -m {name} for {variant}")
-        self.anchor = DecoderAnchor(model.decoder) if self.anchor_weight > 0 else None
+        self.anchor = anchor_decoder(model, options.get("anchor", "")) if self.anchor_weight > 0 else None
         self.recipe = options.get("recipe", "fixed")
         self.lpips_weight = float(options.get("lpips_weight", 0.0))
         self.rate_controller = RateController(float(options.get("target_bpp", 0.0)), RATE_ADAPT,
@@ -160,13 +154,10 @@ class OTGANTask(TrainingTask):
             return None
 
     def modules(self) -> dict[str, nn.Module]:
-        """The model, the critic (GAN stage), for ``target_bpp`` the rate controller and for
-        ``anchor_weight`` the anchored decoder."""
+        """The model, the critic (GAN stage) and, for ``target_bpp``, the rate controller."""
         modules = super().modules()
         if self.rate_controller.target_bpp > 0:
             modules["rate_controller"] = self.rate_controller
-        if self.anchor is not None:
-            modules["anchor"] = self.anchor
         return modules
 
     def main_parameters(self) -> list[torch.nn.Parameter]:
@@ -248,7 +239,8 @@ class OTGANTask(TrainingTask):
                     loss = loss + self.cycle_weight * cycle
                     stats["cycle"] = cycle.item()
                 if self.anchor is not None:
-                    anchored = self.anchor(self.model.decoder, codes)
+                    with torch.no_grad():
+                        anchored = self.anchor.to(codes.device)(codes)
                     drift = 255**2 * torch.mean((generated.float() - anchored.float()) ** 2)
                     loss = loss + self.lmbda * self.anchor_weight * drift
                     stats["anchor"] = drift.item()

@@ -52,7 +52,8 @@ def test_training_settings_are_recorded_but_not_needed_to_code() -> None:
     model = tiny_model(ot_map="/nowhere/ot_map.pt", adversarial_weight=0.5)
     assert model.training_options == {"ot_map": "/nowhere/ot_map.pt", "adversarial_weight": 0.5,
                                       "recipe": "fixed", "lpips_weight": 0.0, "target_bpp": 0.0,
-                                      "cycle_weight": 0.0, "anchor_weight": 0.0}
+                                      "cycle_weight": 0.0, "anchor_weight": 0.0,
+                                      "anchor": ""}
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         out = model.compress(x)

@@ -14,7 +14,7 @@ from codecbench_otgan.training import (
     discriminator_adversarial_loss,
     generator_adversarial_loss,
 )
-from otgan_tiny import save_tiny_map, tiny_model
+from otgan_tiny import save_exported, save_tiny_map, tiny_model
 
 
 def test_adversarial_losses() -> None:
@@ -107,6 +107,46 @@ def test_the_cycle_term_pulls_decoded_ot_codes_back_to_their_codes(tmp_path: Pat
     torch.optim.SGD(task.main_parameters(), lr=1e-2).step()
     torch.manual_seed(0)
     assert task.loss(batch)[1]["cycle"] < stats["cycle"]
+
+
+@pytest.mark.parametrize("term", ["cycle_weight", "anchor_weight"])
+def test_the_ot_code_terms_are_for_ot_gan_only(term: str) -> None:
+    with pytest.raises(TrainingError, match=f"only ot_gan decodes; drop -m {term}"):
+        OTGANTask(tiny_model(**{term: 1.0}), lmbda=0.01, variant="gan")
+
+
+def test_the_anchor_holds_decoded_ot_codes_to_the_stage_one_decoder(tmp_path: Path) -> None:
+    stage1 = save_exported("ot", tmp_path / "stage1.pt", seed=0)
+    ot_map = str(save_tiny_map(tmp_path / "ot_map.pt"))
+    model = tiny_model(seed=0, ot_map=ot_map, adversarial_weight=0.0, anchor_weight=1.0,
+                       anchor=str(stage1)).train()
+    task = OTGANTask(model, lmbda=1.0, variant="ot_gan")
+    torch.manual_seed(0)
+    loss, stats = task.loss(torch.rand(2, 3, 32, 32))
+    assert stats["anchor"] == pytest.approx(0.0, abs=1e-6)  # the decoder is still stage 1's
+    with torch.no_grad():  # a decoder stage 2 has moved (as when continued with --init of a snapshot)
+        for p in model.decoder.parameters():
+            p.add_(1e-3)
+    batch = torch.rand(2, 3, 32, 32)
+    torch.manual_seed(0)
+    loss, stats = task.loss(batch)
+    assert stats["anchor"] > 0
+    loss.backward()
+    assert task.model.decoder[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in task.anchor.parameters())  # the reference stays frozen
+    task.anchor_weight = 0.5
+    torch.manual_seed(0)
+    half, _ = task.loss(batch)
+    assert loss.item() - half.item() == pytest.approx(0.5 * stats["anchor"], abs=2e-3)  # lmbda 1
+
+
+def test_the_anchor_needs_a_stage_one_file_of_this_model(tmp_path: Path) -> None:
+    ot_map = str(save_tiny_map(tmp_path / "ot_map.pt"))
+    with pytest.raises(TrainingError, match="-m anchor=PATH"):
+        OTGANTask(tiny_model(ot_map=ot_map, anchor_weight=1.0), lmbda=0.01, variant="ot_gan")
+    with pytest.raises(TrainingError, match="-m anchor=.*nowhere"):
+        OTGANTask(tiny_model(ot_map=ot_map, anchor_weight=1.0, anchor=str(tmp_path / "nowhere.pt")),
+                  lmbda=0.01, variant="ot_gan")
 
 
 @pytest.mark.parametrize("term", ["cycle_weight", "anchor_weight"])
