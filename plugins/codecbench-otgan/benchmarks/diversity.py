@@ -8,7 +8,9 @@ size (the codes model crops of that size), as the diversity a generator should a
 grid (one row per model) is written with ``--grid``. Each model after the first is also compared
 with the first one's decodes of the same codes (mean PSNR): with the stage-1 ``ot`` model first,
 this says how far the GAN stage moved the decodes of codes that have no ground truth (noise
-painted on them shows as a low figure, more diversity as a low figure too: read it with the grid).
+painted on them shows as a low figure, more diversity as a low figure too: read it with the grid),
+and each model's latent cycle error, ``mean((f(g(q(z))) - q(z))^2)`` with its own encoder (what
+``-m cycle_weight`` trains down).
 
     python plugins/codecbench-otgan/benchmarks/diversity.py --map MAP/ot_map.pt \\
         --model gan=GAN/model.pt --model ot_gan=OTGAN/model.pt --count 24 --grid diversity.png \\
@@ -61,13 +63,16 @@ def main() -> None:
         top, left = (image.shape[0] - size[0]) // 2, (image.shape[1] - size[1]) // 2
         return image[top:top + size[0], left:left + size[1]]
 
-    def report(name: str, images: list[np.ndarray], first: list[np.ndarray] | None = None) -> None:
+    def report(name: str, images: list[np.ndarray], first: list[np.ndarray] | None = None,
+               cycle: float | None = None) -> None:
         pairs = list(itertools.combinations(images, 2))
         diversity = float(np.mean([metric.distance(a, b) for a, b in pairs]))
         versus = ""
         if first is not None:
             mse = [np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) for a, b in zip(images, first)]
             versus = f"; {np.mean([10 * np.log10(255**2 / max(m, 1e-10)) for m in mse]):.2f} dB from the first model's"
+        if cycle is not None:
+            versus += f"; latent cycle error {cycle:.4f}"
         print(f"{name:>10}: {diversity:.4f} over {len(pairs)} pairs{versus}")
 
     print(f"{len(codes)} OT-generated codes of shape {shape}; mean pairwise ST-LPIPS of decoded images")
@@ -75,8 +80,11 @@ def main() -> None:
         name, _, checkpoint = spec.partition("=")
         model = load_autoencoder(Path(checkpoint))
         with torch.no_grad():
-            images = [tensor_to_image(model.decode(model.quantize(c.reshape(1, *shape)))) for c in codes]
-        report(name, images, decoded[0] if decoded else None)
+            quantized = model.quantize(codes.reshape(-1, *shape))
+            decodes = model.decode(quantized)
+            cycle = float(torch.mean((model.latent(decodes) - quantized) ** 2))
+            images = [tensor_to_image(d[None]) for d in decodes]
+        report(name, images, decoded[0] if decoded else None, cycle)
         decoded.append(images)
         rows.append(np.concatenate(images, axis=1))
     if args.reference is not None:
