@@ -116,8 +116,10 @@ class OTGANTask(TrainingTask):
         self.adversarial_weight = float(options["adversarial_weight"])
         self.cycle_weight = float(options.get("cycle_weight", 0.0))
         self.anchor_weight = float(options.get("anchor_weight", 0.0))
-        for name in ("cycle_weight", "anchor_weight"):
-            if float(options.get(name, 0.0)) > 0 and variant != "ot_gan":
+        for name, weight in (("cycle_weight", self.cycle_weight), ("anchor_weight", self.anchor_weight)):
+            if weight < 0:
+                raise TrainingError(f"-m {name}={weight}: a loss weight must be >= 0")
+            if weight > 0 and variant != "ot_gan":
                 raise TrainingError(f"{name} applies to OT-generated codes, which only ot_gan "
                                     f"decodes; drop -m {name} for {variant}")
         self.anchor = anchor_decoder(model, options.get("anchor", "")) if self.anchor_weight > 0 else None

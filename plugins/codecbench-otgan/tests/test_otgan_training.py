@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from codecbench.learned.checkpoints import export_payload, write_atomic
 from codecbench.learned.training import TrainingError
+from codecbench_otgan.model import LatentAutoencoder
 from codecbench_otgan.training import (
     OTGANTask,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
 )
-from otgan_tiny import save_exported, save_tiny_map, tiny_model
+from otgan_tiny import TINY, save_exported, save_tiny_map, tiny_model
 
 
 def test_adversarial_losses() -> None:
@@ -147,3 +149,12 @@ def test_the_anchor_needs_a_stage_one_file_of_this_model(tmp_path: Path) -> None
     with pytest.raises(TrainingError, match="-m anchor=.*nowhere"):
         OTGANTask(tiny_model(ot_map=ot_map, anchor_weight=1.0, anchor=str(tmp_path / "nowhere.pt")),
                   lmbda=0.01, variant="ot_gan")
+    other = tmp_path / "other.pt"
+    wider = LatentAutoencoder(**{**TINY, "latent_channels": TINY["latent_channels"] + 1})
+    write_atomic(export_payload("ot", {**TINY, "latent_channels": TINY["latent_channels"] + 1},
+                                wider.state_dict()), other)
+    with pytest.raises(TrainingError, match="anchor to this model's stage 1"):
+        OTGANTask(tiny_model(ot_map=ot_map, anchor_weight=1.0, anchor=str(other)), lmbda=0.01,
+                  variant="ot_gan")
+    with pytest.raises(TrainingError, match="must be >= 0"):
+        OTGANTask(tiny_model(ot_map=ot_map, cycle_weight=-1.0), lmbda=0.01, variant="ot_gan")
