@@ -1,0 +1,76 @@
+"""Put a snapshot's training state back in a run folder, so its recorded command resumes the run.
+
+``scripts/snapshot_run.py RUN_DIR DEST NAME --state`` keeps a run's full training state beside its
+float16 model. On a fresh machine, this script checks the state's sha256, writes it as
+``OUT/last.pt`` with the learning curve as ``OUT/curve.csv`` (OUT: the ``--out`` of the recorded
+command, or ``--out``), and prints the command that resumes the run: the recorded one, with OUT.
+The resumed run continues at the snapshot's step with its optimizers, schedulers, critic and
+random state, exactly as if it had never stopped (only the speed settings and ``--max-minutes``,
+which count from the run's start, may change).
+
+Usage: .venv/bin/python scripts/restore_run.py DEST/NAME.toml [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shlex
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+
+
+def with_out(command: str, out: str) -> tuple[str, str | None]:
+    """``command`` with its ``--out`` value replaced by ``out`` (added if absent), and the old value."""
+    words = shlex.split(command)
+    for i, word in enumerate(words):
+        if word == "--out" and i + 1 < len(words):
+            old, words[i + 1] = words[i + 1], out
+            return shlex.join(words), old
+        if word.startswith("--out="):
+            old, words[i] = word.split("=", 1)[1], f"--out={out}"
+            return shlex.join(words), old
+    return shlex.join([*words, "--out", out]), None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("manifest", type=Path, help="a snapshot's .toml, written by snapshot_run.py --state")
+    parser.add_argument("--out", help="the run folder to restore into (default: the recorded command's --out)")
+    args = parser.parse_args()
+
+    try:
+        snapshot = tomllib.loads(args.manifest.read_text())["snapshot"][0]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, IndexError) as error:
+        parser.error(f"{args.manifest} is not a snapshot manifest ({error})")
+    if not snapshot.get("state_file"):
+        parser.error(f"{args.manifest} keeps no training state (snapshot made without --state): continue "
+                     f"with the recorded command, a new --out and --init {args.manifest.with_suffix('.pt')}")
+    folder = args.manifest.parent
+    state = folder / snapshot["state_file"]
+    if not state.is_file():
+        parser.error(f"{state} is missing")
+    if hashlib.sha256(state.read_bytes()).hexdigest() != snapshot["state_sha256"]:
+        parser.error(f"{state} does not match the sha256 in {args.manifest} (damaged or replaced)")
+    command, recorded_out = with_out(snapshot.get("training_command", ""), args.out or "")
+    if args.out is None:
+        if not recorded_out:
+            parser.error("the recorded command has no --out: give the run folder with --out")
+        command = snapshot["training_command"]
+    out = Path(args.out or recorded_out)
+    if (out / "last.pt").exists():
+        parser.error(f"{out / 'last.pt'} exists: that run resumes by itself (rerun its command), "
+                     "or restore into another folder with --out")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(state, out / "last.pt")
+    if snapshot.get("curve_file") and (folder / snapshot["curve_file"]).is_file():
+        shutil.copyfile(folder / snapshot["curve_file"], out / "curve.csv")
+    print(f"restored step {snapshot.get('steps')} of {snapshot.get('codec')} into {out}; resume with:",
+          file=sys.stderr)
+    print(command)
+
+
+if __name__ == "__main__":
+    main()
