@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from codecbench.learned import RateDistortionTask, TrainConfig, TrainingTask, psnr_from_mse, train
+from codecbench.learned import TrainConfig, TrainingTask, psnr_from_mse, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learned_toy import ToyLearnedCodec  # noqa: E402
+from learned_toy import toy_task  # noqa: E402
 
 
 class TinyTask(TrainingTask):
@@ -36,13 +36,6 @@ class TinyTask(TrainingTask):
 
     def evaluate(self, image: torch.Tensor) -> dict[str, float]:
         return self.loss(image)[1]
-
-
-def toy_task() -> RateDistortionTask:
-    """CompressAI's scale hyperprior (8 channels): noise quantisation, entropy-bottleneck quantiles
-    trained by the auxiliary loss."""
-    codec = ToyLearnedCodec()
-    return RateDistortionTask(codec.build_model(**codec.model_config), 0.01, codec.stride)
 
 
 def killing(task: TrainingTask, step: int) -> TrainingTask:

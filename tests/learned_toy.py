@@ -33,6 +33,27 @@ class ToyLearnedCodec(LearnedCodec):
         return ScaleHyperprior.from_state_dict(dict(state_dict))
 
 
+def toy_task() -> Any:
+    """A :class:`~codecbench.learned.RateDistortionTask` of a new toy model (noise quantisation,
+    entropy-bottleneck quantiles trained by the auxiliary loss)."""
+    from codecbench.learned import RateDistortionTask
+
+    codec = ToyLearnedCodec()
+    return RateDistortionTask(codec.build_model(**codec.model_config), 0.01, codec.stride)
+
+
+def toy_config(data: Path, out: Path, **changes: Any) -> Any:
+    """A 4-step CPU :class:`~codecbench.learned.TrainConfig` (64 px crops, batch 2, lr halved at step
+    2, validation and checkpoint every 2 steps) with ``changes`` applied."""
+    from codecbench.learned import TrainConfig
+    from codecbench.learned.training import apply_preset
+
+    base = TrainConfig(data=data, out=out, val_count=1, crop=64, batch_size=2, steps=4,
+                       lr_milestones=(2,), lmbda=0.01, val_every=2, checkpoint_every=2,
+                       device="cpu", progress=False)
+    return apply_preset(base, None, **changes)
+
+
 def save_toy_checkpoint(path: Path, seed: int = 0) -> Path:
     """Export a freshly initialised toy model (seeded) the way ``codecbench train`` does."""
     import torch

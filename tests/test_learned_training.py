@@ -11,25 +11,13 @@ from click.testing import CliRunner
 from PIL import Image
 from torch import nn
 
-from codecbench.learned import RateDistortionTask, TrainConfig, TrainingError, TrainingTask, train
+from codecbench.learned import TrainConfig, TrainingError, TrainingTask, train
 from codecbench.learned.checkpoints import is_exported, read_checkpoint
 from codecbench.learned.data import RandomCrops, list_images, split_holdout
 from codecbench.learned.training import apply_preset
 from codecbench.testing import synthetic_image
 
-from learned_toy import ToyLearnedCodec
-
-
-def toy_task() -> RateDistortionTask:
-    codec = ToyLearnedCodec()
-    return RateDistortionTask(codec.build_model(**codec.model_config), 0.01, codec.stride)
-
-
-def toy_config(data: Path, out: Path, **changes) -> TrainConfig:
-    base = TrainConfig(data=data, out=out, val_count=1, crop=64, batch_size=2, steps=4,
-                       lr_milestones=(2,), lmbda=0.01, val_every=2, checkpoint_every=2,
-                       device="cpu", progress=False)
-    return apply_preset(base, None, **changes)
+from learned_toy import ToyLearnedCodec, toy_config, toy_task
 
 
 def test_resumed_run_matches_uninterrupted_run(image_folder, tmp_path):

@@ -9,25 +9,12 @@ from pathlib import Path
 
 import torch
 
-from codecbench.learned import RateDistortionTask, TrainConfig, train
+from codecbench.learned import train
 from codecbench.learned.checkpoints import read_checkpoint
-from codecbench.learned.training import apply_preset
 
-from learned_toy import ToyLearnedCodec
+from learned_toy import toy_config, toy_task
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-
-
-def toy_task() -> RateDistortionTask:
-    codec = ToyLearnedCodec()
-    return RateDistortionTask(codec.build_model(**codec.model_config), 0.01, codec.stride)
-
-
-def toy_config(data: Path, out: Path, **changes) -> TrainConfig:
-    base = TrainConfig(data=data, out=out, val_count=1, crop=64, batch_size=2, steps=4,
-                       lr_milestones=(2,), lmbda=0.01, val_every=2, checkpoint_every=2,
-                       device="cpu", progress=False)
-    return apply_preset(base, None, **changes)
 
 
 def script(name: str, *args: object) -> subprocess.CompletedProcess[str]:
