@@ -14,7 +14,7 @@ from torch import nn
 from codecbench.learned import TrainConfig, TrainingError, TrainingTask, train
 from codecbench.learned.checkpoints import is_exported, read_checkpoint
 from codecbench.learned.data import RandomCrops, list_images, split_holdout
-from codecbench.learned.training import apply_preset
+from codecbench.learned.training import apply_preset, to_channels_last
 from codecbench.testing import synthetic_image
 
 from learned_toy import ToyLearnedCodec, toy_config, toy_task
@@ -221,6 +221,38 @@ def test_a_run_stopped_by_its_time_budget_validates_its_last_step(image_folder, 
     assert result.step < 50 and set(result.val_stats) >= {"bpp", "psnr"}
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows if row["split"] == "val"] == [result.step]
+
+
+CHANNELS_LAST_STRIDED_1X1 = """
+import torch
+from torch import nn
+from codecbench.learned.training import to_channels_last
+torch.set_num_threads(1)
+conv = nn.Conv2d(3, 48, 1, stride=2)
+to_channels_last(conv, torch.device("cpu"))
+x = torch.randn(8, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+for _ in range(5):
+    conv(x).square().mean().backward()
+print(conv.weight.stride(), float(conv.weight.grad.abs().sum()))
+"""
+
+
+def test_channels_last_training_survives_the_onednn_strided_1x1_bug():
+    # Without the work-around, this layer crashes on AVX2-only CPUs (uxlfoundation/oneDNN#6035):
+    # in a subprocess, so that a crash fails this test instead of killing the test run.
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", CHANNELS_LAST_STRIDED_1X1], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("(3, 1, 1, 1) ")  # contiguous weight, the correct kernel
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 1, stride=2), nn.Conv2d(24, 8, 1, stride=2))
+    to_channels_last(model, torch.device("cpu"))
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not model[0].weight.is_contiguous()
+    assert model[1].weight.stride() == (8, 1, 1, 1)  # 1x1, strided, 8 input channels: contiguous
+    assert model[2].weight.stride() == (24, 1, 24, 24)  # 24 input channels: channels-last
 
 
 def test_speed_settings_train_and_are_recorded(image_folder, tmp_path):

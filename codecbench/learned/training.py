@@ -328,6 +328,30 @@ class _Run:
         return stats
 
 
+def to_channels_last(module: nn.Module, device: torch.device) -> None:
+    """Convert ``module`` to channels-last memory format in place, except (on the CPU) the 1x1
+    strided convolutions with fewer than 16 input channels, which keep contiguous weights and inputs.
+
+    Why: oneDNN's backward-weights kernel for such a convolution on channels-last input (its
+    reduce-to-unit-stride path, taken when the input channels are fewer than its 8- or 16-channel
+    block) writes past its workspace: heap corruption, then a crash (uxlfoundation/oneDNN#6035,
+    open; seen here with torch 2.14.1 on an AVX2-only CPU, on the stride-2 skip of CompressAI's
+    ``ResidualBlockWithStride``, whose input is the image). In contiguous format it is correct.
+    """
+    module.to(memory_format=torch.channels_last)
+    if device.type != "cpu":
+        return
+    for conv in module.modules():
+        if (isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.stride != (1, 1)
+                and conv.in_channels < 16):
+            conv.weight.data = conv.weight.data.clone(memory_format=torch.contiguous_format)
+            conv.register_forward_pre_hook(_contiguous_input)
+
+
+def _contiguous_input(_: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (args[0].contiguous(), *args[1:])
+
+
 def exported_tensor(tensor: torch.Tensor, half: bool) -> torch.Tensor:
     """A tensor as ``model.pt`` stores it: on the CPU, floats in float16 when ``half`` (half the
     file size; ``load_state_dict`` casts back to the model's float32 when the codec loads it)."""
@@ -425,7 +449,7 @@ def _train(build_task: Callable[[], TrainingTask], config: TrainConfig, codec: s
         load_init(task.model, read_checkpoint(config.init))
     if config.channels_last:
         for module in task.modules().values():
-            module.to(memory_format=torch.channels_last)
+            to_channels_last(module, device)
     if config.compile:
         task.compile()
     if ranks.distributed:
