@@ -22,6 +22,30 @@ import tomllib
 from pathlib import Path
 
 
+def option(command: str, name: str) -> str | None:
+    """The value of ``name`` (e.g. ``--steps``) in ``command``, or None."""
+    words = shlex.split(command)
+    for i, word in enumerate(words):
+        if word == name and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith(f"{name}="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def limits_reached(snapshot: dict[str, object]) -> list[str]:
+    """What in the recorded command would stop the resumed run at once (its steps, its minutes)."""
+    command = str(snapshot.get("training_command", ""))
+    reached = []
+    steps, minutes = option(command, "--steps"), option(command, "--max-minutes")
+    if steps is not None and int(str(snapshot.get("steps", 0))) >= int(steps):
+        reached.append(f"the run has its --steps {steps}: nothing is left to train")
+    if minutes is not None and float(str(snapshot.get("training_hours", 0))) * 60 >= float(minutes) - 1:
+        reached.append(f"the run spent its --max-minutes {minutes} (they count from the run's start): "
+                       "raise it in the command")
+    return reached
+
+
 def with_out(command: str, out: str) -> tuple[str, str | None]:
     """``command`` with its ``--out`` value replaced by ``out`` (added if absent), and the old value."""
     words = shlex.split(command)
@@ -69,6 +93,8 @@ def main() -> None:
         shutil.copyfile(folder / snapshot["curve_file"], out / "curve.csv")
     print(f"restored step {snapshot.get('steps')} of {snapshot.get('codec')} into {out}; resume with:",
           file=sys.stderr)
+    for reason in limits_reached(snapshot):
+        print(f"note: {reason}", file=sys.stderr)
     print(command)
 
 

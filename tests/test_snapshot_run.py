@@ -52,15 +52,19 @@ def test_a_run_restored_from_its_snapshot_state_ends_as_the_uninterrupted_run(im
     assert default.returncode == 2 and str(split / "last.pt") in default.stderr
 
 
-def test_a_damaged_state_or_a_snapshot_without_one_is_refused_by_name(image_folder, tmp_path):
+def test_a_damaged_state_or_a_snapshot_without_one_is_refused_and_spent_limits_are_named(
+        image_folder, tmp_path):
     run = tmp_path / "run"
     train(toy_task, toy_config(image_folder, run, steps=2), codec="toy-learned",
-          export_info={"training_command": f"codecbench train toy-learned --out {run}"})
+          export_info={"training_command": f"codecbench train toy-learned --steps 2 --max-minutes 0.5 --out {run}"})
     assert script("snapshot_run.py", run, tmp_path / "c", "plain").returncode == 0
     plain = script("restore_run.py", tmp_path / "c" / "plain.toml", "--out", tmp_path / "x")
     assert plain.returncode == 2 and "--init" in plain.stderr and "Traceback" not in plain.stderr
 
     assert script("snapshot_run.py", run, tmp_path / "c", "full", "--state").returncode == 0
+    spent = script("restore_run.py", tmp_path / "c" / "full.toml", "--out", tmp_path / "z")
+    assert spent.returncode == 0 and "nothing is left to train" in spent.stderr
+    assert "spent its --max-minutes 0.5" in spent.stderr
     state = tmp_path / "c" / "full-state.pt"
     state.write_bytes(state.read_bytes()[:-10])
     damaged = script("restore_run.py", tmp_path / "c" / "full.toml", "--out", tmp_path / "y")
