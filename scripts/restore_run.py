@@ -20,6 +20,7 @@ import shutil
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 
 def option(command: str, name: str) -> str | None:
@@ -33,30 +34,30 @@ def option(command: str, name: str) -> str | None:
     return None
 
 
-def limits_reached(snapshot: dict[str, object]) -> list[str]:
+def limits_reached(snapshot: dict[str, Any]) -> list[str]:
     """What in the recorded command would stop the resumed run at once (its steps, its minutes)."""
-    command = str(snapshot.get("training_command", ""))
+    command = snapshot.get("training_command", "")
     reached = []
     steps, minutes = option(command, "--steps"), option(command, "--max-minutes")
-    if steps is not None and int(str(snapshot.get("steps", 0))) >= int(steps):
+    if steps is not None and int(snapshot.get("steps", 0)) >= int(steps):
         reached.append(f"the run has its --steps {steps}: nothing is left to train")
-    if minutes is not None and float(str(snapshot.get("training_hours", 0))) * 60 >= float(minutes) - 1:
+    if minutes is not None and float(snapshot.get("training_hours", 0)) * 60 >= float(minutes) - 1:
         reached.append(f"the run spent its --max-minutes {minutes} (they count from the run's start): "
                        "raise it in the command")
     return reached
 
 
-def with_out(command: str, out: str) -> tuple[str, str | None]:
-    """``command`` with its ``--out`` value replaced by ``out`` (added if absent), and the old value."""
+def with_out(command: str, out: str) -> str:
+    """``command`` with its ``--out`` value replaced by ``out`` (added if absent)."""
     words = shlex.split(command)
     for i, word in enumerate(words):
         if word == "--out" and i + 1 < len(words):
-            old, words[i + 1] = words[i + 1], out
-            return shlex.join(words), old
+            words[i + 1] = out
+            return shlex.join(words)
         if word.startswith("--out="):
-            old, words[i] = word.split("=", 1)[1], f"--out={out}"
-            return shlex.join(words), old
-    return shlex.join([*words, "--out", out]), None
+            words[i] = f"--out={out}"
+            return shlex.join(words)
+    return shlex.join([*words, "--out", out])
 
 
 def main() -> None:
@@ -78,12 +79,11 @@ def main() -> None:
         parser.error(f"{state} is missing")
     if hashlib.sha256(state.read_bytes()).hexdigest() != snapshot["state_sha256"]:
         parser.error(f"{state} does not match the sha256 in {args.manifest} (damaged or replaced)")
-    command, recorded_out = with_out(snapshot.get("training_command", ""), args.out or "")
-    if args.out is None:
-        if not recorded_out:
-            parser.error("the recorded command has no --out: give the run folder with --out")
-        command = snapshot["training_command"]
-    out = Path(args.out or recorded_out)
+    recorded = snapshot.get("training_command", "")
+    if args.out is None and option(recorded, "--out") is None:
+        parser.error("the recorded command has no --out: give the run folder with --out")
+    command = recorded if args.out is None else with_out(recorded, args.out)
+    out = Path(args.out or option(recorded, "--out"))
     if (out / "last.pt").exists():
         parser.error(f"{out / 'last.pt'} exists: that run resumes by itself (rerun its command), "
                      "or restore into another folder with --out")

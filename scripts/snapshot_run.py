@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import platform
 import shutil
@@ -46,6 +47,12 @@ def main() -> None:
         parser.error(f"--state: {state_source} does not exist (no checkpoint written yet?)")
 
     payload = torch.load(args.run_dir / "model.pt", map_location="cpu", weights_only=False)
+    state_bytes = state_source.read_bytes() if args.state else b""
+    if args.state:  # checked before anything is written: a checkpoint may land between the two reads
+        state_step = int(torch.load(io.BytesIO(state_bytes), map_location="cpu", weights_only=False)["step"])
+        if state_step != int(payload.get("step", 0)):
+            parser.error(f"{args.run_dir}: last.pt is at step {state_step}, model.pt at step "
+                         f"{payload.get('step')}: stop the run (or wait for its next checkpoint) and retry")
     payload["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     args.dest.mkdir(parents=True, exist_ok=True)
     model = args.dest / f"{args.name}.pt"
@@ -55,11 +62,7 @@ def main() -> None:
         shutil.copyfile(args.run_dir / "curve.csv", curve)
     state = args.dest / f"{args.name}-state.pt"
     if args.state:
-        shutil.copyfile(state_source, state)
-        state_step = int(torch.load(state, map_location="cpu", weights_only=False)["step"])
-        if state_step != int(payload.get("step", 0)):  # a checkpoint landed between the two reads
-            parser.error(f"{args.run_dir}: last.pt is at step {state_step}, model.pt at step "
-                         f"{payload.get('step')}: stop the run (or wait for its next checkpoint) and retry")
+        state.write_bytes(state_bytes)
     throughput = payload.get("throughput", {})
     init = payload.get("train_config", {}).get("init")
     fields = {
@@ -77,7 +80,7 @@ def main() -> None:
         "perceptual_loss": payload.get("perceptual_loss", ""),
         "curve_file": curve.name if curve.is_file() else "",
         "state_file": state.name if args.state else "",
-        "state_sha256": hashlib.sha256(state.read_bytes()).hexdigest() if args.state else "",
+        "state_sha256": hashlib.sha256(state_bytes).hexdigest() if args.state else "",
         "model_config": json.dumps(payload.get("model_config", {}), sort_keys=True),
         "note": args.note,
     }

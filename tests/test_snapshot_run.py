@@ -70,3 +70,17 @@ def test_a_damaged_state_or_a_snapshot_without_one_is_refused_and_spent_limits_a
     damaged = script("restore_run.py", tmp_path / "c" / "full.toml", "--out", tmp_path / "y")
     assert damaged.returncode == 2 and "sha256" in damaged.stderr
     assert not (tmp_path / "y").exists()
+
+
+def test_a_state_from_another_step_than_the_model_is_refused_before_anything_is_written(
+        image_folder, tmp_path):
+    run = tmp_path / "run"
+    train(toy_task, toy_config(image_folder, run, steps=2), codec="toy-learned")
+    payload = torch.load(run / "model.pt", map_location="cpu", weights_only=False)
+    payload["step"] = 4  # as when a checkpoint lands between the reads of model.pt and last.pt
+    torch.save(payload, run / "model.pt")
+    result = script("snapshot_run.py", run, tmp_path / "c", "mixed", "--state")
+    assert result.returncode == 2 and "last.pt is at step 2, model.pt at step 4" in result.stderr
+    assert not (tmp_path / "c").exists()
+    missing = script("snapshot_run.py", tmp_path / "images", tmp_path / "c", "none", "--state")
+    assert missing.returncode == 2 and "last.pt does not exist" in missing.stderr
