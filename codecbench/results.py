@@ -924,6 +924,38 @@ class ResultStore:
             report.errors.append(str(exc))
         return report
 
+    @_guarded
+    def prune(self, codec: str, *, versions: Iterable[str] = (), keep_version: str | None = None,
+              dataset: str | None = None, dry_run: bool = False) -> dict[tuple[str, str], int]:
+        """Delete the rows of ``codec`` (with their metric values, dataset-level values and claims):
+        all of them, only those of ``versions``, or all but those of ``keep_version``; on every
+        dataset or only on ``dataset``. Returns the rows removed (or, with ``dry_run``, that would
+        be) per (dataset, codec version). One transaction: an interrupted prune removes nothing."""
+        where, params = ["codec=?"], [codec]
+        versions = list(versions)
+        if versions:
+            where.append(f"codec_version IN ({','.join('?' * len(versions))})")
+            params.extend(versions)
+        if keep_version is not None:
+            where.append("codec_version<>?")
+            params.append(keep_version)
+        if dataset is not None:
+            where.append("dataset=?")
+            params.append(dataset)
+        clause = " AND ".join(where)
+        counts = {(ds, version): n for ds, version, n in self.conn.execute(
+            f"SELECT dataset, codec_version, count(*) FROM results WHERE {clause} "
+            "GROUP BY dataset, codec_version ORDER BY dataset, codec_version", params)}
+        if dry_run:
+            return counts
+        with self._transaction():
+            self.conn.execute("DELETE FROM metric_values WHERE result_id IN "
+                              f"(SELECT id FROM results WHERE {clause})", params)
+            for table in ("results", "set_metric_values", "matched_set_metric_values", "claims"):
+                if table in self._tables():
+                    self.conn.execute(f"DELETE FROM {table} WHERE {clause}", params)
+        return counts
+
     def backup(self, dest: str | Path) -> Path:
         """Copy the store, with what its write-ahead log holds, to the new file ``dest`` through
         SQLite's backup API (a copy of the ``.sqlite`` file alone can miss committed rows or be

@@ -190,3 +190,23 @@ def test_claimed_waits_for_another_store(tmp_path: Path, monkeypatch: pytest.Mon
             assert time.monotonic() - start >= 0.15
             assert a.claim(key()) is not None
         assert a.claim(key()) is None
+
+
+def test_prune_removes_versions_with_their_values(tmp_path: Path) -> None:
+    old = RowKey("set", "a.png", "jpeg", "v1", 50.0, "{}")
+    new = RowKey("set", "a.png", "jpeg", "v2", 50.0, "{}")
+    other = RowKey("other", "a.png", "jpeg", "v1", 50.0, "{}")
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        for k in (old, new, other):
+            store.put(k, run_id="r", status="ok", stream=b"x", bpp=1.0, metrics={"psnr": 30.0})
+            store.put_set_metrics(k, {"fid": 10.0}, n_images=1)
+        dry = store.prune("jpeg", versions=["v1"], dry_run=True)
+        assert dry == {("other", "v1"): 1, ("set", "v1"): 1}
+        assert len(store.frame()) == 3
+        assert store.prune("jpeg", keep_version="v2", dataset="set") == {("set", "v1"): 1}
+        rows = store.frame()
+        kept = sorted(zip(rows["dataset"], rows["codec_version"]))
+        assert kept == [("other", "v1"), ("set", "v2")]
+        assert sorted(store.set_frame()["codec_version"]) == ["v1", "v2"]
+        assert store.conn.execute("SELECT count(*) FROM metric_values").fetchone()[0] == 2
+        assert store.prune("jpeg", versions=["v9"]) == {}

@@ -450,3 +450,31 @@ def test_set_metrics_wait_for_the_run_computing_them(image_folder: Path, tmp_pat
         assert store.get_set_metrics(units[0].key) == {"count": 3.0}
     thread.join()
     assert count.calls == 0  # the other run's value, not computed again
+
+
+# -- pruning ---------------------------------------------------------------------------------------
+
+
+def test_db_prune_stale_keeps_the_installed_version(image_folder: Path, tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    jpeg_store(image_folder, db)
+    with ResultStore(db) as store:
+        rows = store.frame()
+        current, n = rows["codec_version"].iloc[0], len(rows)
+        store.put(RowKey(f"folder:{image_folder}", "a.png", "jpeg", "retired-1", 20.0, "{}"),
+                  run_id="old", status="ok", stream=b"x", bpp=1.0, metrics={"psnr": 1.0})
+    dry = invoke("db", "prune", "jpeg", "--stale", "--dry-run", "--db", str(db))
+    assert dry.exit_code == 0, dry.output
+    assert "Would remove 1 rows of jpeg" in dry.output and "retired-1" in dry.output
+    assert f"Kept version {current}" in dry.output
+    pruned = invoke("db", "prune", "jpeg", "--stale", "--db", str(db))
+    assert pruned.exit_code == 0 and "Removed 1 rows" in pruned.output, pruned.output
+    with ResultStore(db) as store:
+        assert set(store.frame()["codec_version"]) == {current} and len(store.frame()) == n
+    again = invoke("db", "prune", "jpeg", "--stale", "--db", str(db))
+    assert "No rows of jpeg to remove" in again.output
+    assert invoke("db", "prune", "jpeg", "--db", str(db)).exit_code == 2  # no rows named
+    one_line_error(invoke("db", "prune", "no-such-codec", "--stale", "--db", str(db)),
+                   "no-such-codec", "--version")
+    everything = invoke("db", "prune", "jpeg", "--all-versions", "--db", str(db))
+    assert f"Removed {n} rows" in everything.output

@@ -1,4 +1,4 @@
-"""``codecbench db``: look after the results store (``check``, ``backup``)."""
+"""``codecbench db``: look after the results store (``check``, ``backup``, ``prune``)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from pathlib import Path
 
 import click
 
+from codecbench import plugins
 from codecbench.cli.options import db_option
 from codecbench.codec import format_point
+from codecbench.errors import CodecbenchError
 from codecbench.hookspecs import hookimpl
 from codecbench.results import ResultStore, StoreCheck, default_db_path
 
 
 @click.group("db")
 def db_group() -> None:
-    """Check or back up the results database (read-only: both work on a read-only store)."""
+    """Check, back up or prune the results database (check and backup work on a read-only store)."""
 
 
 def existing_store(db: Path | None) -> Path:
@@ -96,6 +98,59 @@ def backup_command(dest: Path, db: Path | None) -> None:
         written = store.backup(dest)
     size = written.stat().st_size / 1e6
     click.echo(f"Backed up {path} to {written} ({size:.1f} MB)")
+
+
+def current_version(name: str) -> str:
+    """The version the registered codec ``name`` reports now (its default configuration)."""
+    try:
+        codec = plugins.codecs().get(name)
+        reason = codec.unavailable_reason()
+        if reason:
+            raise click.ClickException(f"{name} cannot run here, so it cannot say its current "
+                                       f"version ({reason}); name the versions with --version.")
+        return codec.version()
+    except CodecbenchError as exc:
+        raise click.ClickException(f"{exc}; without the codec installed, name the versions to "
+                                   "remove with --version.") from exc
+
+
+@db_group.command("prune")
+@click.argument("codec")
+@click.option("--version", "versions", multiple=True,
+              help="Remove the rows of this codec version (repeatable; see `codecbench results "
+                   "--format csv`'s codec_version column).")
+@click.option("--stale", is_flag=True,
+              help="Remove every version but the one the installed codec reports now in its "
+                   "default configuration (e.g. the rows of a model since retrained or replaced; "
+                   "rows coded with other weights files, -o weights=..., count as other versions).")
+@click.option("--all-versions", is_flag=True, help="Remove all of the codec's rows.")
+@click.option("--dataset", "-d", default=None, help="Only rows of this dataset (default: all).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@db_option
+def prune_command(codec: str, versions: tuple[str, ...], stale: bool, all_versions: bool,
+                  dataset: str | None, dry_run: bool, db: Path | None) -> None:
+    """Delete CODEC's rows, with their metric values and bitstreams, in one transaction.
+
+    Say which with exactly one of --version, --stale or --all-versions. Back the store up first
+    (`codecbench db backup`) if the rows may be wanted again: a pruned row is recomputed only by
+    running the codec version that made it.
+    """
+    if sum((bool(versions), stale, all_versions)) != 1:
+        raise click.UsageError("Say which rows to remove with exactly one of --version, --stale "
+                               "or --all-versions.")
+    keep = current_version(codec) if stale else None
+    with ResultStore(existing_store(db)) as store:
+        counts = store.prune(codec, versions=versions, keep_version=keep, dataset=dataset,
+                             dry_run=dry_run)
+    verb = "Would remove" if dry_run else "Removed"
+    if not counts:
+        kept = f" (kept version {keep})" if keep else ""
+        click.echo(f"No rows of {codec} to remove{kept}.")
+        return
+    for (ds, version), n in counts.items():
+        click.echo(f"{verb} {n} rows of {codec} on {ds}, version {version}")
+    if keep:
+        click.echo(f"Kept version {keep}.")
 
 
 @hookimpl
