@@ -5,9 +5,11 @@ steps, LPIPS where the codec validates it; ``wall_s`` counts that leg's training
 panel shows the coded bpp where the curve has it, else the estimated bpp), given in the order the legs
 ran, each continuing (``--init``) from the one before. The plot puts them on one time axis.
 With ``--overlay`` the curves are separate runs from one start (an ablation, seeds) drawn over
-each other against their own steps.
+each other against their own steps; a run trained in legs (each ``--init`` from the one before,
+so its steps restart at 0) is given as one ``LABEL=CURVE.csv`` per leg, the later legs as
+``LABEL@STEPS=CURVE.csv`` with STEPS the steps before that leg began: they join into one line.
 
-Usage: .venv/bin/python scripts/plot_campaign.py LABEL=CURVE.csv [LABEL=CURVE.csv ...] -o OUT.png [--overlay]
+Usage: .venv/bin/python scripts/plot_campaign.py LABEL[@STEPS]=CURVE.csv [...] -o OUT.png [--overlay]
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import pandas as pd  # noqa: E402
 PANELS = (("psnr", "PSNR (dB)"), ("lpips", "LPIPS-Alex"), ("rate", "bpp (coded where logged)"))
 
 
-def joined(legs: list[tuple[str, Path]], overlay: bool = False) -> pd.DataFrame:
+def joined(legs: list[tuple[str, Path]], overlay: bool = False,
+           first_steps: list[int] | None = None) -> pd.DataFrame:
     """The legs' rows with ``hours``: training hours since the first leg began (since each
-    run began with ``overlay``). A step logged twice (a resumed run validates again) counts once."""
-    frames, offset = [], 0.0
-    for label, path in legs:
+    run began with ``overlay``, where the legs of one label are one run, its later legs starting
+    at ``first_steps``). A step logged twice (a resumed run validates again) counts once."""
+    frames, offset, run_hours = [], 0.0, {}
+    for index, (label, path) in enumerate(legs):
         try:
             frame = pd.read_csv(path)
         except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
@@ -41,30 +45,39 @@ def joined(legs: list[tuple[str, Path]], overlay: bool = False) -> pd.DataFrame:
                              "(a curve.csv written by codecbench train)")
         frame = frame.drop_duplicates("step", keep="first")
         frame["rate"] = frame["bpp_coded"] if "bpp_coded" in frame else frame["bpp"]
-        frame["leg"], frame["hours"] = label, (0.0 if overlay else offset) + frame["wall_s"] / 3600
-        offset = float(frame["hours"].iloc[-1])
+        frame["step"] += first_steps[index] if first_steps else 0
+        start = run_hours.get(label, 0.0) if overlay else offset
+        frame["leg"], frame["hours"] = label, start + frame["wall_s"] / 3600
+        offset = run_hours[label] = float(frame["hours"].iloc[-1])
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("legs", nargs="+", help="LABEL=CURVE.csv, in the order the legs ran")
+    parser.add_argument("legs", nargs="+", help="LABEL=CURVE.csv, in the order the legs ran "
+                        "(with --overlay, LABEL@STEPS=CURVE.csv for a later leg of a run)")
     parser.add_argument("-o", "--out", type=Path, required=True)
     parser.add_argument("--title", default="")
     parser.add_argument("--overlay", action="store_true",
                         help="separate runs from one start, drawn over each other against their steps")
     args = parser.parse_args()
-    legs = []
+    legs, first_steps = [], []
     for text in args.legs:
         label, _, path = text.rpartition("=")  # the last '=': labels such as "K=3" keep theirs
         if not label or not path:
             parser.error(f"{text!r}: give each leg as LABEL=CURVE.csv")
+        name, at, steps = label.rpartition("@")
+        if at and args.overlay:
+            if not (name and steps.isdigit()):
+                parser.error(f"{text!r}: a later leg is LABEL@STEPS=CURVE.csv, STEPS a step count")
+            label = name
+        first_steps.append(int(steps) if at and args.overlay else 0)
         if not Path(path).is_file():
             parser.error(f"{path}: no such curve file (a run's curve.csv, or a snapshot's NAME-curve.csv)")
         legs.append((label, Path(path)))
     try:
-        data = joined(legs, args.overlay)
+        data = joined(legs, args.overlay, first_steps)
     except ValueError as exc:
         parser.error(str(exc))
     x, x_label = ("step", "training steps") if args.overlay else ("hours", "training hours (1 CPU thread)")

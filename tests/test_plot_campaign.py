@@ -50,3 +50,15 @@ def test_a_curve_without_lpips_plots_its_estimated_rate_and_a_label_may_hold_an_
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("K=3: 1.00 h, last step 1000: 0.1800 bpp, 25.00 dB\n")
     assert (tmp_path / "cheng.png").stat().st_size > 0
+
+
+def test_the_legs_of_one_overlaid_run_join_at_their_step_offset(tmp_path: Path) -> None:
+    a = curve(tmp_path / "a.csv", [(500, 1800.0, 20.0)])
+    leg1 = curve(tmp_path / "l1.csv", [(500, 1800.0, 21.0)])
+    leg2 = curve(tmp_path / "l2.csv", [(500, 1800.0, 22.0), (1000, 3600.0, 23.0)])
+    result = plot("--overlay", f"one={a}", f"two={leg1}", f"two@700={leg2}", "-o", str(tmp_path / "o.png"))
+    assert result.returncode == 0, result.stderr
+    assert "two: 1.50 h, last step 1700: 0.0310 bpp, 23.00 dB" in result.stdout
+    assert result.stdout.count("two:") == 1
+    bad = plot("--overlay", f"two@x={leg2}", "-o", str(tmp_path / "b.png"))
+    assert bad.returncode == 2 and "LABEL@STEPS" in bad.stderr
