@@ -31,6 +31,7 @@ from codecbench.dataset import Dataset, ImageRef
 from codecbench.executors import Executor, GuardedDecodeError, decode_guarded, make_executor
 from codecbench.executors.memory import image_pixels, plan_budget
 from codecbench.executors.work import CodecSpec, MetricSpec, UnitTask, plugin_refs
+from codecbench.machine import cpu_name
 from codecbench.metrics import Metric
 from codecbench.results import ResultStore, RowKey, StoredRow, config_json
 from codecbench.unit import UnitResult, cached_image, describe_error
@@ -109,6 +110,7 @@ def environment(command: str) -> dict[str, object]:
         "codecbench": metadata.version("codecbench"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_name(),
         "command": command,
         "plugins": [f"{p['name']}=={p['version']}" for p in plugin_info()],
     }

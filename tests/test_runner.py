@@ -1,9 +1,11 @@
+import json
 from pathlib import Path
 
 import pytest
 from toy_codecs import Broken, Quantizer, WrongShape
 
 from codecbench.dataset import FolderDataset
+from codecbench.machine import cpu_name
 from codecbench.metrics.msssim import MSSSIMMetric
 from codecbench.metrics.psnr import PSNRMetric
 from codecbench.results import ResultStore
@@ -98,6 +100,7 @@ def test_environment_is_recorded(tmp_path: Path, image_folder: Path) -> None:
         run(store, [Quantizer()], image_folder)
         runs = store.runs()
     assert len(runs) == 1 and '"codecbench": "0.1.0"' in runs.environment[0]
+    assert json.loads(runs.environment[0])["cpu"] == cpu_name()  # which CPU encoded the rows
 
 
 @pytest.mark.parametrize("point", [2, 8])

@@ -31,7 +31,6 @@ import csv
 import json
 import logging
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +43,7 @@ from torch import nn
 from tqdm import tqdm
 
 from codecbench.errors import CodecbenchError
+from codecbench.machine import cpu_name
 from codecbench.learned.checkpoints import (
     TRAINING_STATE_FORMAT,
     export_payload,
@@ -167,18 +167,6 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision in ("bf16", "fp16"):
         return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
-
-
-def cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo``'s model name where there is one)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def resolve_device(name: str, ranks: Ranks = Ranks()) -> torch.device:
