@@ -18,23 +18,18 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from codecbench import plugins
 from codecbench.codec import format_point
-from codecbench.errors import BitstreamError
+from codecbench.errors import BitstreamError, CodecbenchError
 from codecbench.image import read_image
 from codecbench.machine import cpu_name
+from codecbench.metrics.psnr import psnr
 from codecbench.results import ResultStore, RowKey, config_json
 from learned_codec_speed import learned_codecs  # the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0 else min(100.0, 10 * np.log10(255.0**2 / mse))
 
 
 def main() -> None:
@@ -48,12 +43,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads [1].")
     args = parser.parse_args()
 
+    if not args.db.is_file():
+        parser.error(f"--db {args.db}: no such results store (a file `codecbench run` wrote)")
     torch.set_num_threads(args.threads)
-    refs = {ref.name: ref for ref in
-            plugins.datasets().get(args.dataset).images(args.data_dir, download=False)}
+    try:
+        refs = {ref.name: ref for ref in
+                plugins.datasets().get(args.dataset).images(args.data_dir, download=False)}
+        codecs = learned_codecs(args.codecs)
+    except CodecbenchError as exc:  # unknown dataset or codec, images missing from --data-dir
+        parser.error(str(exc))
     with ResultStore(args.db, read_only=True) as store:
         stored = set(store.codec_names(args.dataset))
-        codecs = [c for c in learned_codecs(args.codecs) if c.name in stored]
+        codecs = [c for c in codecs if c.name in stored]
         print(f"machine: {cpu_name()}, torch {torch.__version__}, {args.threads} thread(s); "
               f"{args.db}, {args.dataset}")
         print(f"{'codec':<20} {'point':>5} {'rows':>5} {'decoded':>8} {'refused':>8} "
@@ -74,7 +75,7 @@ def main() -> None:
                     except BitstreamError:
                         refused.append(row["image"])
                         continue
-                    if "psnr" in row and row["image"] in refs and not np.isnan(row["psnr"]):
+                    if "psnr" in row and row["image"] in refs and row["psnr"] == row["psnr"]:
                         now = psnr(read_image(refs[row["image"]].path), decoded)
                         drift = max(drift, abs(now - row["psnr"]))
                 print(f"{codec.name:<20} {format_point(point):>5} {len(rows):>5} "

@@ -951,8 +951,9 @@ class ResultStore:
         with self._transaction():
             self.conn.execute("DELETE FROM metric_values WHERE result_id IN "
                               f"(SELECT id FROM results WHERE {clause})", params)
+            present = self._tables()
             for table in ("results", "set_metric_values", "matched_set_metric_values", "claims"):
-                if table in self._tables():
+                if table in present:
                     self.conn.execute(f"DELETE FROM {table} WHERE {clause}", params)
         return counts
 

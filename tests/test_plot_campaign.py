@@ -56,7 +56,8 @@ def test_the_legs_of_one_overlaid_run_join_at_their_step_offset(tmp_path: Path) 
     a = curve(tmp_path / "a.csv", [(500, 1800.0, 20.0)])
     leg1 = curve(tmp_path / "l1.csv", [(500, 1800.0, 21.0)])
     leg2 = curve(tmp_path / "l2.csv", [(500, 1800.0, 22.0), (1000, 3600.0, 23.0)])
-    result = plot("--overlay", f"one={a}", f"two={leg1}", f"two@700={leg2}", "-o", str(tmp_path / "o.png"))
+    result = plot("--overlay", f"one={a}", f"two={leg1}", f"two@700={leg2}",
+                  "-o", str(tmp_path / "o.png"))
     assert result.returncode == 0, result.stderr
     assert "two: 1.50 h, last step 1700: 0.0310 bpp, 23.00 dB" in result.stdout
     assert result.stdout.count("two:") == 1

@@ -478,3 +478,16 @@ def test_db_prune_stale_keeps_the_installed_version(image_folder: Path, tmp_path
                    "no-such-codec", "--version")
     everything = invoke("db", "prune", "jpeg", "--all-versions", "--db", str(db))
     assert f"Removed {n} rows" in everything.output
+
+
+def test_db_prune_on_a_read_only_store_says_so_and_removes_nothing(
+        image_folder: Path, tmp_path: Path, read_only: None) -> None:
+    db = tmp_path / "r.sqlite"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(results, "_writable", lambda path: True)
+        jpeg_store(image_folder, db)
+    one_line_error(invoke("db", "prune", "jpeg", "--all-versions", "--db", str(db)), "read-only")
+    dry = invoke("db", "prune", "jpeg", "--all-versions", "--dry-run", "--db", str(db))
+    assert dry.exit_code == 0 and "Would remove 6 rows" in dry.output, dry.output
+    with ResultStore(db, read_only=True) as store:
+        assert len(store.frame()) == 6

@@ -43,7 +43,6 @@ from torch import nn
 from tqdm import tqdm
 
 from codecbench.errors import CodecbenchError
-from codecbench.machine import cpu_name
 from codecbench.learned.checkpoints import (
     TRAINING_STATE_FORMAT,
     export_payload,
@@ -54,6 +53,7 @@ from codecbench.learned.checkpoints import (
 from codecbench.learned.data import RandomCrops, center_crops, list_images, split_holdout
 from codecbench.learned.distributed import Ranks, gather, mean_over_ranks, process_group, wrap
 from codecbench.learned.tasks import TrainingTask
+from codecbench.machine import cpu_name
 
 logger = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "bf16", "fp16")
