@@ -25,8 +25,11 @@ Decoding must rebuild every CDF the encoder used bit for bit, and the floats tha
 one thread while ``report`` and ``compare`` decode in-process on torch's default. On one thread
 the bytes and the decoded image do not depend on the caller's thread count either (the synthesis
 transform rounds differently on 2 threads too), and the per-position context-model loops, which
-dominate Cheng2020's time, run faster on one thread than on several. What one thread cannot
-prevent (another instruction set or library version) the container's symbol digest detects.
+dominate Cheng2020's time, run faster on one thread than on several. Another instruction set
+rounds float32 differently too: the CDF tables are built in float64, and so are the outputs of
+the submodules a codec names in ``float64_modules`` (:mod:`codecbench.learned.portability`).
+What remains (a model's own float32 CDF arithmetic, another library version) the container's
+symbol digest detects.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ if TYPE_CHECKING:  # torch is imported by the methods that run a model, so that 
 # Zero bytes after each rANS stream handed to the native decoder, per padded pixel: one 32-bit word
 # for each of up to three symbols per pixel, and a word of slack for bypass-coded symbols.
 ZERO_TAIL_BYTES_PER_PIXEL = 16
+ENTROPY_ARITHMETIC = "f64"  # CDF tables and float64_modules in float64 (in the codec version)
 MODEL_CONFIG_SCALE = 4  # how much larger than its declared sizes a checkpoint's model may be
 
 
@@ -161,6 +165,10 @@ class LearnedCodec(Codec):
     zoo_architectures: ClassVar[tuple[str, ...]] = ()
     """CompressAI zoo architectures whose published weights the model loads (``--weights
     compressai:NAME``, :mod:`codecbench.learned.zoo`)."""
+    float64_modules: ClassVar[tuple[str, ...]] = ()
+    """Submodules whose outputs choose the entropy coder's CDFs (a hyperprior's ``h_s``), evaluated
+    in float64 when coding so that another CPU chooses the same ones
+    (:mod:`codecbench.learned.portability`)."""
     device_modules: ClassVar[tuple[str, ...]] = ("g_a", "g_s")
     """Submodules moved to the GPU by ``run --device cuda`` (:mod:`codecbench.learned.devices`);
     whatever chooses the entropy coder's CDFs must stay out of it."""
@@ -252,9 +260,12 @@ class LearnedCodec(Codec):
             ids = [checkpoint_id(sha256_of(p)) if p.is_file() else "missing" for p in weights]
         else:
             ids = [checkpoint_id(spec.sha256) for spec in self.shipped_checkpoints()]
-        # The container format is part of the version: rows coded in an older format (other bytes,
-        # no symbol digest) are not reused as if this code had produced them.
-        return f"compressai-{self.compressai_version()}/c{FORMAT_VERSION}/" + "+".join(ids)
+        # The container format and the entropy arithmetic are part of the version: rows coded in an
+        # older format (other bytes, no symbol digest) or with float32 CDF tables (which the float64
+        # ones replaced, :mod:`codecbench.learned.portability`) are not reused as if this code had
+        # produced them.
+        return (f"compressai-{self.compressai_version()}/c{FORMAT_VERSION}/{ENTROPY_ARITHMETIC}/"
+                + "+".join(ids))
 
     def _load_point(self, point: int) -> LoadedModel:
         weights = self.user_weights()
@@ -278,8 +289,11 @@ class LearnedCodec(Codec):
             except (KeyError, RuntimeError, ValueError) as exc:
                 raise CodecError(f"Checkpoint {path} does not fit codec {self.name!r}: {exc}") from exc
         model.eval()
+        from codecbench.learned.portability import evaluate_in_float64, update_in_float64
+
         with single_threaded():
-            model.update(force=True)  # the CDF tables compress/decompress use
+            update_in_float64(model)  # the CDF tables compress/decompress use
+        evaluate_in_float64(model, self.float64_modules)
         from codecbench.learned.devices import place_transforms
 
         place_transforms(model, self.device_modules)  # on the CPU unless run --device says otherwise

@@ -28,6 +28,7 @@ class HiFiCCodec(LearnedCodec):
     name = "hific"
     description = "HiFiC (Mentzer et al. 2020): hyperprior + ChannelNorm GAN generator, trained here"
     stride = 64  # E downsamples by 16, the hyper-encoder by 4 more
+    float64_modules = ("h_s",)  # its scales choose y's CDFs: float64 so that other CPUs choose alike
     manifest = shipped_checkpoints_dir(__file__) / "hific.toml"
     default_lmbda = 1.0  # lambda_a of HiFiC Mi (target 0.30 bpp)
     # The paper's sizes: E/G widths 60..960, M = 220 latent channels, 9 residual blocks.

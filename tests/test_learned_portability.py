@@ -1,0 +1,88 @@
+"""Entropy coding that another CPU repeats: a stream encoded with an older CPU's kernels decodes here.
+
+The other CPU is this one with its vector kernels restricted (``ATEN_CPU_CAPABILITY=default`` and
+oneDNN/MKL capped at SSE4): float32 convolutions there round differently in the last bit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from learned_toy import ToyLearnedCodec, save_toy_checkpoint
+
+from codecbench.testing import synthetic_image
+
+OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+             "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+
+# Encodes the image, and records what the decoder rebuilds from floats: the CDF tables and the
+# scales h_s computes from the hyper-latent, in float64 (the codec's) and in plain float32.
+PROBE = """
+import sys, numpy as np, torch
+from test_learned_portability import Float64ToyCodec, probe
+torch.save(probe(sys.argv[1], np.load(sys.argv[2])), sys.argv[3])
+"""
+
+
+class Float64ToyCodec(ToyLearnedCodec):
+    float64_modules = ("h_s",)
+
+
+def probe(weights: str, image: np.ndarray) -> dict[str, object]:
+    """The stream of ``image`` and the floats that choose its CDFs, on this process's kernels."""
+    codecs = [Float64ToyCodec(), ToyLearnedCodec()]
+    for codec in codecs:
+        codec.configure(weights=weights)
+    model, float32_model = (codec.model_for_point(1).model for codec in codecs)
+    z_hat = torch.randint(-4, 5, (1, 8, 8, 8), generator=torch.Generator().manual_seed(0)).float()
+    with torch.no_grad():
+        return {"stream": codecs[0].encode(image, 1),
+                "tables": [model.entropy_bottleneck._quantized_cdf, model.gaussian_conditional._quantized_cdf],
+                "scales": model.h_s(z_hat), "float32_scales": float32_model.h_s(z_hat)}
+
+
+@pytest.fixture(scope="module")
+def on_other_cpu(tmp_path_factory: pytest.TempPathFactory):
+    tmp_path = tmp_path_factory.mktemp("other-cpu")
+    weights = save_toy_checkpoint(tmp_path / "toy.pt", seed=3)
+    image = synthetic_image(256, 320, seed=5)
+    np.save(tmp_path / "image.npy", image)
+    env = {**os.environ, **OTHER_CPU,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", PROBE, str(weights), str(tmp_path / "image.npy"),
+                    str(tmp_path / "other.pt")], env=env, check=True, timeout=300)
+    return weights, image, torch.load(tmp_path / "other.pt")
+
+
+def test_what_chooses_the_cdfs_is_computed_alike_on_another_cpu(on_other_cpu):
+    weights, image, other = on_other_cpu
+    here = probe(str(weights), image)
+    if torch.equal(here["float32_scales"], other["float32_scales"]):
+        pytest.skip("this CPU's restricted kernels round float32 like its own: nothing to compare")
+    assert all(torch.equal(a, b) for a, b in zip(here["tables"], other["tables"]))
+    assert here["scales"].dtype == torch.float32
+    assert torch.equal(here["scales"], other["scales"])
+
+
+def test_a_stream_encoded_on_another_cpu_decodes_here(on_other_cpu):
+    weights, image, other = on_other_cpu
+    codec = Float64ToyCodec()
+    codec.configure(weights=str(weights))
+    decoded = codec.decode(other["stream"])  # the symbol digest would refuse a desynchronised one
+    assert decoded.shape == image.shape
+    assert np.abs(decoded.astype(int) - codec.decode(codec.encode(image, 1)).astype(int)).max() <= 1
+
+
+def test_float64_modules_compute_in_float64_and_return_float32(tmp_path):
+    codec = Float64ToyCodec()
+    codec.configure(weights=str(save_toy_checkpoint(tmp_path / "toy.pt")))
+    model = codec.model_for_point(1).model
+    assert next(model.h_s.parameters()).dtype == torch.float64
+    assert next(model.g_s.parameters()).dtype == torch.float32
+    assert model.h_s(torch.zeros(1, 8, 2, 2)).dtype == torch.float32
+    assert model.entropy_bottleneck.quantiles.dtype == torch.float32  # back after the float64 update
