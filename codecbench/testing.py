@@ -18,6 +18,8 @@ A plugin's test suite asserts the contracts in one line each::
   every checkpoint loads strictly into the model;
 * :func:`check_thread_independence`: a learned codec's bytes and images do not depend on torch's
   thread count;
+* :func:`check_other_cpu_decoding`: a stream encoded under another CPU's kernels
+  (:func:`encode_on_other_cpu`, :data:`OTHER_CPU_KERNELS`) decodes here;
 * :func:`synthetic_image`; :func:`registered` registers a plugin object (a module or any object
   with ``@hookimpl`` functions) for a ``with`` block, as if it were installed, so ``codecbench``
   commands invoked in-process see it; the ``registered_plugin`` fixture does so for one test.
@@ -80,6 +82,50 @@ def check_thread_independence(codec: Codec, image: np.ndarray, point: float) -> 
     for other in decoded[1:]:
         np.testing.assert_array_equal(other, decoded[0])
     return data[1]
+
+
+OTHER_CPU_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                     "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+"""Environment under which torch, oneDNN and MKL run an older x86 CPU's kernels (no AVX), whose
+float32 arithmetic rounds differently in the last bit: another CPU, emulated on this one."""
+
+_ENCODE_ON_OTHER_CPU = """
+import importlib, pickle, sys
+module, name, config, image, point = pickle.load(sys.stdin.buffer)
+codec = getattr(importlib.import_module(module), name)()
+codec.configure(**config)
+sys.stdout.buffer.write(codec.encode(image, point))
+"""
+
+
+def encode_on_other_cpu(codec: Codec, image: np.ndarray, point: float) -> bytes:
+    """``codec.encode(image, point)`` in a subprocess running :data:`OTHER_CPU_KERNELS`.
+
+    The subprocess builds the codec from its class (importable from this process's ``sys.path``)
+    and its options, so any codec a test can import works, registered or not."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    env = {**os.environ, **OTHER_CPU_KERNELS, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    kind = type(codec)
+    request = pickle.dumps((kind.__module__, kind.__qualname__, dict(codec.config), image, point))
+    done = subprocess.run([sys.executable, "-c", _ENCODE_ON_OTHER_CPU], input=request, env=env,
+                          capture_output=True, timeout=600)
+    assert done.returncode == 0, f"encoding on the emulated CPU failed:\n{done.stderr.decode()[-2000:]}"
+    return done.stdout
+
+
+def check_other_cpu_decoding(codec: Codec, image: np.ndarray | None = None, point: float = 1) -> bytes:
+    """Assert that a stream ``codec`` encodes on another CPU (:func:`encode_on_other_cpu`) decodes
+    here: a learned codec's decoder must choose the encoder's CDFs from its own floats (its symbol
+    digest raises ``BitstreamError`` otherwise). Returns the stream."""
+    image = synthetic_image() if image is None else image
+    data = encode_on_other_cpu(codec, image, point)
+    decoded = codec.decode(data)
+    assert decoded.shape == image.shape
+    return data
 
 
 def check_codec(codec: Codec, image: np.ndarray | None = None) -> None:

@@ -31,6 +31,8 @@ class Cheng2020Codec(LearnedCodec):
     preset_model_configs: Mapping[str, Mapping[str, Any]] = {
         "small": {"N": 48, "mixtures": 3}, "full": {"N": 192, "mixtures": 3}}
     raw_streams = (2,)  # a mixture model's side stream (abs_max, channel bitmap), not rANS
+    # What chooses y's CDFs, in float64 when coding so that another CPU chooses alike.
+    float64_modules = ("h_s", "context_prediction", "entropy_parameters")
 
     def model_class(self) -> type:
         """CompressAI's class ``architecture``, decoding with compact CDF lists (same output, faster)."""

@@ -8,6 +8,8 @@ each time. With the fixes below, encoding went from 6.9 s to 3.8 s and decoding 
 No CompressAI option avoids them, so this module changes only those two things; the arithmetic is
 CompressAI's, and tests check that bytes and decoded images are identical to CompressAI's own.
 
+The context convolution takes the latent in its weights' dtype: float64 when coding, as the
+codec evaluates ``context_prediction`` and ``entropy_parameters`` in float64 (``float64_modules``).
 Both coding loops also run on one torch thread (:func:`~codecbench.learned.codec.single_threaded`:
 the per-position convolutions round differently with 2 threads than with 1, which moves a scale
 across a CDF-table boundary and desynchronises rANS) and report their symbols for the container's
@@ -71,7 +73,7 @@ class CompactCdfDecoding:
         for h in range(height):
             for w in range(width):
                 y_crop = y_hat[:, :, h : h + kernel_size, w : w + kernel_size]
-                ctx_p = F.conv2d(y_crop, masked_weight, bias=self.context_prediction.bias)
+                ctx_p = F.conv2d(y_crop.to(masked_weight.dtype), masked_weight, bias=self.context_prediction.bias)
                 p = params[:, :, h : h + 1, w : w + 1]
                 gaussian_params = self.entropy_parameters(torch.cat((p, ctx_p), dim=1))
                 scales_hat, means_hat = gaussian_params.squeeze(3).squeeze(2).chunk(2, 1)
@@ -102,7 +104,8 @@ class CompactCdfDecoding:
         for h in range(height):
             for w in range(width):
                 y_crop = y_hat[:, :, h : h + kernel_size, w : w + kernel_size]
-                ctx_p = F.conv2d(y_crop, self.context_prediction.weight, bias=self.context_prediction.bias)
+                weight = self.context_prediction.weight
+                ctx_p = F.conv2d(y_crop.to(weight.dtype), weight, bias=self.context_prediction.bias)
                 p = params[:, :, h : h + 1, w : w + 1]
                 gaussian_params = self.entropy_parameters(torch.cat((p, ctx_p), dim=1))
                 scales_hat, means_hat = gaussian_params.chunk(2, 1)

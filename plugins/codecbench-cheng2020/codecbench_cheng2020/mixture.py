@@ -16,12 +16,14 @@ and codes the latent position by position, in raster order, with CompressAI's rA
   one torch thread (:func:`~codecbench.learned.codec.single_threaded`), so they build
   bit-identical CDFs (a whole-tensor convolution in the encoder, or the same one on 2 threads,
   can round differently in the last bit, and one different CDF entry desynchronises the rANS
-  decoder: kodim01 coded on 1 thread decoded to 9.5 dB on 2);
+  decoder: kodim01 coded on 1 thread decoded to 9.5 dB on 2); when coding, the hyper-synthesis,
+  the context convolution, the entropy parameters and the mixture's CDFs are computed in float64
+  (the codec's ``float64_modules``), so that a CPU with another instruction set builds them too;
 * a third stream holds what the decoder needs besides the rANS bytes: ``abs_max`` and the bitmap
   of channels that are zero everywhere (not coded), as in ``GaussianMixtureConditional.compress``;
 * both loops report the latent's symbols for the container's symbol digest
-  (:func:`~codecbench.learned.bitstream.record_symbols`), which catches what one thread cannot
-  prevent (another CPU instruction set or library version rounding a CDF differently).
+  (:func:`~codecbench.learned.bitstream.record_symbols`), which catches what remains (another library
+  version rounding a CDF differently).
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ class GaussianMixtureContextModel:
 
     def mixture_parameters(self, params: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Scales, means and weights (``B x K*M x H x W`` each) from hyperprior and context."""
-        scales, means, logits = self.entropy_parameters(torch.cat((params, context), dim=1)).chunk(3, 1)
+        # In the coding loops ``context`` is float64 (``float64_modules``): the softmax and the CDFs
+        # built from these parameters stay in float64, so that another CPU builds the same CDFs.
+        parameters = self.entropy_parameters(torch.cat((params, context), dim=1)).to(context.dtype)
+        scales, means, logits = parameters.chunk(3, 1)
         b, _, h, w = logits.shape
         weights = logits.reshape(b, self.mixtures, self.M, h, w).softmax(1).reshape(logits.shape)
         return scales, means, weights
@@ -122,7 +127,7 @@ class GaussianMixtureContextModel:
     def _position_cdfs(self, y_hat: torch.Tensor, params: torch.Tensor, weight: torch.Tensor,
                        h: int, w: int, nonzero: list[int], abs_max: int) -> list[list[int]]:
         """CDFs of the non-zero channels at latent position ``(h, w)`` of the padded ``y_hat``."""
-        context = F.conv2d(y_hat[:, :, h : h + KERNEL, w : w + KERNEL], weight,
+        context = F.conv2d(y_hat[:, :, h : h + KERNEL, w : w + KERNEL].to(weight.dtype), weight,
                            bias=self.context_prediction.bias)
         mixture = self.mixture_parameters(params[:, :, h : h + 1, w : w + 1], context)
         gc = self.gaussian_conditional
