@@ -293,7 +293,11 @@ class LearnedCodec(Codec):
 
         with single_threaded():
             update_in_float64(model)  # the CDF tables compress/decompress use
-        evaluate_in_float64(model, self.float64_modules)
+        try:
+            evaluate_in_float64(model, self.float64_modules)
+        except AttributeError as exc:  # a plugin naming a submodule its model lacks
+            raise CodecError(f"{type(self).__name__}.float64_modules names a submodule the model "
+                             f"lacks ({exc}); list only submodules of the model build_model returns") from exc
         from codecbench.learned.devices import place_transforms
 
         place_transforms(model, self.device_modules)  # on the CPU unless run --device says otherwise
