@@ -44,10 +44,6 @@ class Column:
         notes = [n for n in (self.unit, "" if self.higher_is_better else "lower is better") if n]
         return f"{self.label} ({', '.join(notes)})" if notes else self.label
 
-    def with_unit(self) -> str:
-        """``"PSNR dB"``, ``"LPIPS"``: the label followed by the unit, if any."""
-        return f"{self.label} {self.unit}" if self.unit else self.label
-
 
 class Metric(abc.ABC):
     """Base class of every metric."""
