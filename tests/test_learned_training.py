@@ -295,10 +295,11 @@ def test_train_command_speed_options(image_folder, tmp_path, registered_plugin):
     result = CliRunner().invoke(cli, [
         "train", "toy-learned", "--data", str(image_folder), "--out", str(out), "--steps", "1",
         "--crop", "64", "--batch-size", "2", "--val-count", "1", "--device", "cpu", "-q",
-        "--precision", "bf16", "--channels-last", "--threads", "1"])
+        "--precision", "bf16", "--channels-last", "--threads", "1", "--ema-decay", "0.9"])
     assert result.exit_code == 0, result.output
     assert "throughput:" in result.output and "crops/s" in result.output
-    assert read_checkpoint(out / "model.pt")["train_config"]["channels_last"] is True
+    train_config = read_checkpoint(out / "model.pt")["train_config"]
+    assert train_config["channels_last"] is True and train_config["ema_decay"] == 0.9
 
 
 def test_shared_losses():
@@ -307,3 +308,31 @@ def test_shared_losses():
     assert float(bits_per_pixel({"y": torch.full((1, 2, 2, 2), 0.5)}, 4)) == pytest.approx(2.0)
     assert psnr_from_mse(0.01) == pytest.approx(20.0)
     assert float(discriminator_adversarial_loss(torch.zeros(2), torch.zeros(2))) == pytest.approx(1.3863, 1e-3)
+
+
+def test_ema_exports_the_moving_average_and_resumes_exactly(image_folder, tmp_path):
+    decay = 0.5
+    whole = train(toy_task, toy_config(image_folder, tmp_path / "whole", ema_decay=decay), codec="toy-learned")
+    state = read_checkpoint(whole.state_path)
+    trained = state["modules"]["model"]
+    averaged = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    exported = read_checkpoint(whole.model_path)["state_dict"]
+    name = next(k for k in trained if trained[k].is_floating_point() and not trained[k].equal(averaged[k]))
+    assert exported[name].equal(averaged[name]), "model.pt holds the average, not the last weights"
+    assert int(state["ema"]["n_averaged"]) == 4
+    plain = train(toy_task, toy_config(image_folder, tmp_path / "plain"), codec="toy-learned")
+    assert read_checkpoint(plain.state_path)["modules"]["model"][name].equal(trained[name]), \
+        "averaging does not change training itself"
+
+    train(toy_task, toy_config(image_folder, tmp_path / "split", steps=2, ema_decay=decay), codec="toy-learned")
+    resumed = train(toy_task, toy_config(image_folder, tmp_path / "split", ema_decay=decay), codec="toy-learned")
+    assert read_checkpoint(resumed.model_path)["state_dict"][name].equal(exported[name])
+    off = train(toy_task, toy_config(image_folder, tmp_path / "split", steps=5), codec="toy-learned")
+    assert "ema" not in read_checkpoint(off.state_path), "switched off on resume: the last weights again"
+
+
+def test_ema_switched_on_when_resuming_averages_from_there(image_folder, tmp_path):
+    train(toy_task, toy_config(image_folder, tmp_path / "run", steps=2), codec="toy-learned")
+    assert "ema" not in read_checkpoint(tmp_path / "run" / "last.pt")
+    result = train(toy_task, toy_config(image_folder, tmp_path / "run", ema_decay=0.5), codec="toy-learned")
+    assert result.step == 4 and int(read_checkpoint(result.state_path)["ema"]["n_averaged"]) == 2

@@ -161,6 +161,9 @@ def interrupted_message(out: Path, before: int | None, command: str) -> str:
 @click.option("--channels-last", is_flag=True, help="Channels-last memory format for the modules and batches.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (slow first steps).")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
+@click.option("--ema-decay", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
+              help="Validate and export an exponential moving average of the weights with this "
+                   "decay per step (e.g. 0.999; steadies a GAN stage's generator) [0: off].")
 @click.option("--val-every", type=click.IntRange(min=1), default=None, help="Validate every N steps.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
               help="Save the resumable state every N steps.")
@@ -173,7 +176,8 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
                   lr: float | None, lr_milestones: str | None, model_pairs: tuple[str, ...],
                   init: Path | None, device: str, threads: int | None, seed: int | None,
                   val_every: int | None, checkpoint_every: int | None, export_half: bool,
-                  quiet: bool, precision: str, channels_last: bool, compile_: bool) -> None:
+                  quiet: bool, precision: str, channels_last: bool, compile_: bool,
+                  ema_decay: float | None) -> None:
     """Train the model of a learned CODEC on a folder of images.
 
     Rerunning the same command resumes from OUT/last.pt (exactly: optimizer, schedule, step and
@@ -207,7 +211,8 @@ def train_command(codec_name: str, data: tuple[Path, ...], out: Path, val: Path 
         batch_size=batch_size, crop=crop, lr=lr, lr_milestones=parse_milestones(lr_milestones),
         init=init, device=device, threads=threads, seed=seed, val_every=val_every,
         checkpoint_every=checkpoint_every, model_config=model_config, export_half=export_half,
-        progress=not quiet, precision=precision, channels_last=channels_last, compile=compile_)
+        progress=not quiet, precision=precision, channels_last=channels_last, compile=compile_,
+        ema_decay=ema_decay)
     paths = list_images(config.data)
     if config.val is not None:
         held = f"and {len(list_images(config.val))} validation images from {config.val}"

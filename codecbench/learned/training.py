@@ -33,13 +33,14 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from codecbench.errors import CodecbenchError
@@ -66,8 +67,8 @@ class TrainingError(CodecbenchError):
 @dataclass
 class TrainConfig:
     """Everything that defines a training run. ``lmbda`` and ``model_config`` come from the codec
-    when left unset; ``steps``, ``max_minutes``, the intervals, the device and ``export_half`` may
-    change on resume."""
+    when left unset; ``steps``, ``max_minutes``, the intervals, the device, ``export_half`` and
+    ``ema_decay`` may change on resume."""
 
     data: Path | tuple[Path, ...]
     """The folder of training images, or several folders."""
@@ -99,6 +100,10 @@ class TrainConfig:
     validation; fp16 with a gradient scaler, on CUDA only)."""
     channels_last: bool = False
     compile: bool = False
+    ema_decay: float = 0.0
+    """Above 0: validation and ``model.pt`` use an exponential moving average of the model's
+    weights, updated after every step with this decay (e.g. 0.999); 0: the weights themselves.
+    Switched on when resuming, the average starts from the weights resumed."""
 
     def identity(self) -> dict[str, Any]:
         """The fields a resumed run must share with the run it resumes."""
@@ -217,6 +222,9 @@ class _Run:
             name: torch.optim.lr_scheduler.MultiStepLR(
                 self.optimizers[name], list(config.lr_milestones), gamma=config.lr_gamma)
             for name in ("main", "discriminator") if name in self.optimizers}
+        # Parameters only: buffers (CompressAI's integer CDF tables among them) are the model's own.
+        self.ema = AveragedModel(task.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                                 use_buffers=False) if config.ema_decay else None
 
     def rng_state(self) -> dict[str, torch.Tensor]:
         """This process's random state (CPU, and its CUDA device's)."""
@@ -245,6 +253,8 @@ class _Run:
             state["rng_cuda"] = rng_ranks[0]["cuda"]
         if self.scaler.is_enabled():
             state["scaler"] = self.scaler.state_dict()
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         return state
 
     def restore(self, state: Mapping[str, Any], path: Path) -> None:
@@ -263,6 +273,8 @@ class _Run:
             optimizer.load_state_dict(state["optimizers"][name])
         for name, scheduler in self.schedulers.items():
             scheduler.load_state_dict(state["schedulers"][name])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
         self.step, self.wall_s = int(state["step"]), float(state["wall_s"])
         if self.scaler.is_enabled() and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
@@ -312,8 +324,30 @@ class _Run:
         scaler.update()
         for scheduler in self.schedulers.values():
             scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(task.model)
         self.step += 1
         return stats
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Inside, the model holds the moving-average weights (when ``ema_decay`` is on); training's
+        own weights come back on exit. A swap rather than a second model: validation and export
+        take the task's model as it is."""
+        if self.ema is None or not self.ema.n_averaged:  # no step yet: nothing averaged
+            yield
+            return
+        params = list(self.task.model.parameters())
+        trained = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for param, averaged in zip(params, self.ema.module.parameters()):
+                param.copy_(averaged)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for param, own in zip(params, trained):
+                    param.copy_(own)
 
 
 def to_channels_last(module: nn.Module, device: torch.device) -> None:
@@ -462,8 +496,9 @@ def _train(build_task: Callable[[], TrainingTask], config: TrainConfig, codec: s
         info = {"lmbda": config.lmbda, "step": run.step, "wall_s": round(run.wall_s, 1),
                 "train_config": json.loads(json.dumps(asdict(config), default=str)),
                 "throughput": throughput(), **task.export_info(), **(export_info or {})}
-        state_dict = {k: exported_tensor(v, config.export_half) for k, v in task.model.state_dict().items()}
-        write_atomic(export_payload(codec, config.model_config, state_dict, **info), model_path)
+        with run.averaged_weights():  # written inside: the state dict's tensors share the weights' storage
+            state_dict = {k: exported_tensor(v, config.export_half) for k, v in task.model.state_dict().items()}
+            write_atomic(export_payload(codec, config.model_config, state_dict, **info), model_path)
 
     def log(split: str, stats: Mapping[str, float]) -> None:
         row = {"step": run.step, "split": split, "lr": run.optimizers["main"].param_groups[0]["lr"],
@@ -485,7 +520,8 @@ def _train(build_task: Callable[[], TrainingTask], config: TrainConfig, codec: s
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
     def validate_and_log() -> dict[str, float]:
-        stats = validate(task, val_images, device)
+        with run.averaged_weights():
+            stats = validate(task, val_images, device)
         log("val", stats)
         write_curve(stats)
         bar.write(f"step {run.step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()),
