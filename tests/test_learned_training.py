@@ -315,11 +315,11 @@ def test_ema_exports_the_moving_average_and_resumes_exactly(image_folder, tmp_pa
     whole = train(toy_task, toy_config(image_folder, tmp_path / "whole", ema_decay=decay), codec="toy-learned")
     state = read_checkpoint(whole.state_path)
     trained = state["modules"]["model"]
-    averaged = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    averaged = state["ema"]["parameters"]
     exported = read_checkpoint(whole.model_path)["state_dict"]
     name = next(k for k in trained if trained[k].is_floating_point() and not trained[k].equal(averaged[k]))
     assert exported[name].equal(averaged[name]), "model.pt holds the average, not the last weights"
-    assert int(state["ema"]["n_averaged"]) == 4
+    assert state["ema"]["steps"] == 4
     plain = train(toy_task, toy_config(image_folder, tmp_path / "plain"), codec="toy-learned")
     assert read_checkpoint(plain.state_path)["modules"]["model"][name].equal(trained[name]), \
         "averaging does not change training itself"
@@ -335,4 +335,22 @@ def test_ema_switched_on_when_resuming_averages_from_there(image_folder, tmp_pat
     train(toy_task, toy_config(image_folder, tmp_path / "run", steps=2), codec="toy-learned")
     assert "ema" not in read_checkpoint(tmp_path / "run" / "last.pt")
     result = train(toy_task, toy_config(image_folder, tmp_path / "run", ema_decay=0.5), codec="toy-learned")
-    assert result.step == 4 and int(read_checkpoint(result.state_path)["ema"]["n_averaged"]) == 2
+    assert result.step == 4 and read_checkpoint(result.state_path)["ema"]["steps"] == 2
+
+
+class ResizingBufferTask(AdversarialTask):
+    """Its model's buffer changes size between steps, as CompressAI's CDF tables do when
+    validation calls ``update()``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model.register_buffer("table", torch.zeros(0))
+
+    def loss(self, batch):
+        self.model.table = torch.arange(len(self.model.table) + 1.0)
+        return super().loss(batch)
+
+
+def test_ema_survives_buffers_that_change_size(image_folder, tmp_path):
+    result = train(ResizingBufferTask, toy_config(image_folder, tmp_path / "run", ema_decay=0.9), codec="toy")
+    assert result.step == 4 and read_checkpoint(result.model_path)["state_dict"]["table"].numel() == 4

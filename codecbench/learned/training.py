@@ -40,7 +40,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from codecbench.errors import CodecbenchError
@@ -222,9 +221,11 @@ class _Run:
             name: torch.optim.lr_scheduler.MultiStepLR(
                 self.optimizers[name], list(config.lr_milestones), gamma=config.lr_gamma)
             for name in ("main", "discriminator") if name in self.optimizers}
-        # Parameters only: buffers (CompressAI's integer CDF tables among them) are the model's own.
-        self.ema = AveragedModel(task.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                                 use_buffers=False) if config.ema_decay else None
+        # The moving average of the model's parameters, by name. By hand, not torch's AveragedModel:
+        # that keeps a copy of the whole module and copies the buffers into it at every step, which
+        # fails once CompressAI's update() (validation) has resized the model's CDF-table buffers.
+        self.ema: dict[str, torch.Tensor] | None = None
+        self.ema_steps = 0
 
     def rng_state(self) -> dict[str, torch.Tensor]:
         """This process's random state (CPU, and its CUDA device's)."""
@@ -254,7 +255,7 @@ class _Run:
         if self.scaler.is_enabled():
             state["scaler"] = self.scaler.state_dict()
         if self.ema is not None:
-            state["ema"] = self.ema.state_dict()
+            state["ema"] = {"steps": self.ema_steps, "parameters": self.ema}
         return state
 
     def restore(self, state: Mapping[str, Any], path: Path) -> None:
@@ -273,8 +274,8 @@ class _Run:
             optimizer.load_state_dict(state["optimizers"][name])
         for name, scheduler in self.schedulers.items():
             scheduler.load_state_dict(state["schedulers"][name])
-        if self.ema is not None and "ema" in state:
-            self.ema.load_state_dict(state["ema"])
+        if self.config.ema_decay and "ema" in state:
+            self.ema, self.ema_steps = dict(state["ema"]["parameters"]), int(state["ema"]["steps"])
         self.step, self.wall_s = int(state["step"]), float(state["wall_s"])
         if self.scaler.is_enabled() and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
@@ -324,30 +325,41 @@ class _Run:
         scaler.update()
         for scheduler in self.schedulers.values():
             scheduler.step()
-        if self.ema is not None:
-            self.ema.update_parameters(task.model)
+        if config.ema_decay:
+            self.update_average()
         self.step += 1
         return stats
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """One step of the parameters' exponential moving average (the first copies them)."""
+        params = dict(self.task.model.named_parameters())
+        if self.ema is None:
+            self.ema = {name: p.detach().clone(memory_format=torch.contiguous_format) for name, p in params.items()}
+        else:
+            for name, averaged in self.ema.items():
+                averaged.lerp_(params[name], 1 - self.config.ema_decay)
+        self.ema_steps += 1
 
     @contextlib.contextmanager
     def averaged_weights(self) -> Iterator[None]:
         """Inside, the model holds the moving-average weights (when ``ema_decay`` is on); training's
         own weights come back on exit. A swap rather than a second model: validation and export
         take the task's model as it is."""
-        if self.ema is None or not self.ema.n_averaged:  # no step yet: nothing averaged
+        if self.ema is None:  # off, or no step yet: nothing averaged
             yield
             return
-        params = list(self.task.model.parameters())
-        trained = [p.detach().clone() for p in params]
+        params = dict(self.task.model.named_parameters())
+        trained = {name: p.detach().clone() for name, p in params.items()}
         with torch.no_grad():
-            for param, averaged in zip(params, self.ema.module.parameters()):
-                param.copy_(averaged)
+            for name, param in params.items():
+                param.copy_(self.ema[name])
         try:
             yield
         finally:
             with torch.no_grad():
-                for param, own in zip(params, trained):
-                    param.copy_(own)
+                for name, param in params.items():
+                    param.copy_(trained[name])
 
 
 def to_channels_last(module: nn.Module, device: torch.device) -> None:
