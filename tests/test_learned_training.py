@@ -331,6 +331,12 @@ def test_ema_exports_the_moving_average_and_resumes_exactly(image_folder, tmp_pa
     assert "ema" not in read_checkpoint(off.state_path), "switched off on resume: the last weights again"
 
 
+def test_ema_decay_out_of_range_is_refused_before_training(image_folder, tmp_path):
+    with pytest.raises(TrainingError, match=r"--ema-decay must be in \[0, 1\).*not 1.0"):
+        train(toy_task, toy_config(image_folder, tmp_path / "run", ema_decay=1.0), codec="toy-learned")
+    assert not (tmp_path / "run").exists()
+
+
 def test_ema_switched_on_when_resuming_averages_from_there(image_folder, tmp_path):
     train(toy_task, toy_config(image_folder, tmp_path / "run", steps=2), codec="toy-learned")
     assert "ema" not in read_checkpoint(tmp_path / "run" / "last.pt")

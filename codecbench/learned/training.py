@@ -456,6 +456,9 @@ def _train(build_task: Callable[[], TrainingTask], config: TrainConfig, codec: s
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     if config.lmbda is None:
         raise TrainingError("No rate-distortion lambda given (--lambda)")
+    if not 0 <= config.ema_decay < 1:
+        raise TrainingError(f"--ema-decay must be in [0, 1) (e.g. 0.999; 0 turns averaging off), "
+                            f"not {config.ema_decay}")
     train_paths = list_images(config.data)
     if config.val is not None:
         val_paths = list_images(config.val)
