@@ -380,6 +380,15 @@ def test_cli_default_codecs_formats_and_configurations(image_folder: Path, tmp_p
                                                      "json"]).stdout)
     assert [r["curve"] for r in one] == ["jpeg[subsampling=444]"]
     assert len(ResultStore(db).frame()) == 18  # --no-probe encoded nothing
+    for method in ("0", "6"):
+        run = CliRunner().invoke(cli, ["run", "-c", "webp", "-d", data, "-p", "10,50,90", "-m", "psnr",
+                                       "-o", f"method={method}", "--db", db, "-q", "-j", "1"])
+        assert run.exit_code == 0, run.output
+    mixed = json.loads(CliRunner().invoke(cli, args + ["-c", "jpeg,webp", "-o", "subsampling=444",
+                                                       "--format", "json"]).stdout)
+    # the option configures jpeg only; webp, which does not accept it, keeps every stored curve
+    assert sorted(r["curve"] for r in mixed) == ["jpeg[subsampling=444]", "webp",
+                                                  "webp[method=0]"]
 
 
 def test_a_set_metric_over_matched_points_is_stored_and_not_computed_again(image_folder: Path,

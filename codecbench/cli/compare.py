@@ -52,7 +52,8 @@ SHOWN = ["curve", "n", "bpp", "match"]  # text formats: these, then the metric c
                    "points are still computed from the stored bitstreams).")
 @data_dir_option
 @weights_dir_option
-@codec_options("Codec option, repeatable (compares that configuration only).")
+@codec_options("Codec option, repeatable: a codec that accepts it is compared in that "
+               "configuration only; the others keep every stored configuration.")
 @limit_option
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True, help="Output format of the comparison table.")
@@ -97,11 +98,10 @@ def compare_command(target: float, dataset_name: str, codec_names: str | None, e
             names = [c.name for c in chosen]
         codecs = select_codecs(names, options)
         images = dataset.images(data_dir)[:limit]
-        if options:
-            curves = [Curve.of(c) for c in codecs]
-        else:
-            rows = store.frame(dataset.name, names)
-            curves = [curve for codec in codecs for curve in stored_curves(codec, rows)]
+        rows = store.frame(dataset.name, names)
+        curves = [curve for codec in codecs
+                  for curve in ([Curve.of(codec)] if set(options) & set(codec.options)
+                                else stored_curves(codec, rows))]
         command = command_line()
         result = rate_matched(store, curves, dataset, images, target, metrics, tolerance=tolerance,
                               probe=not no_probe, progress=not quiet, command=command)
