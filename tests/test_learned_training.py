@@ -94,6 +94,32 @@ def test_adversarial_hooks(image_folder, tmp_path):
     assert "d_loss" in result.train_stats
 
 
+def test_init_from_another_runs_state_keeps_its_critic_and_starts_afresh(image_folder, tmp_path):
+    parent = train(AdversarialTask, toy_config(image_folder, tmp_path / "parent"), codec="toy-gan")
+    # lr 0: the branch's weights stay what it started from, so they show what --init loaded
+    branch = train(AdversarialTask, toy_config(image_folder, tmp_path / "branch", steps=2, lr=0.0,
+                                               init=parent.state_path), codec="toy-gan")
+    before, after = read_checkpoint(parent.state_path), read_checkpoint(branch.state_path)
+    for name in ("model", "discriminator"):
+        for key, tensor in before["modules"][name].items():
+            assert torch.equal(tensor, after["modules"][name][key]), (name, key)
+    assert after["step"] == 2  # its own count, schedule and optimizers, not the parent's
+    assert after["optimizers"]["main"]["state"][0]["step"] == 2
+
+
+def test_init_from_a_state_that_does_not_fit_is_a_training_error(image_folder, tmp_path):
+    parent = train(toy_task, toy_config(image_folder, tmp_path / "toy", steps=2), codec="toy-learned")
+    with pytest.raises(TrainingError, match="its model does not fit this run's"):
+        train(AdversarialTask, toy_config(image_folder, tmp_path / "gan", init=parent.state_path),
+              codec="toy-gan")
+    state = read_checkpoint(parent.state_path)
+    del state["modules"]["model"]
+    torch.save(state, tmp_path / "no-model.pt")
+    with pytest.raises(TrainingError, match="without the model's weights"):
+        train(AdversarialTask, toy_config(image_folder, tmp_path / "gan2", init=tmp_path / "no-model.pt"),
+              codec="toy-gan")
+
+
 def test_batches_depend_only_on_seed_and_step(image_folder):
     paths = list_images(image_folder)
     a, b = RandomCrops(paths, 40, seed=3), RandomCrops(paths, 40, seed=3)

@@ -149,7 +149,8 @@ def interrupted_message(out: Path, before: int | None, command: str) -> str:
 @click.option("--model-option", "-m", "model_pairs", multiple=True, metavar="KEY=VALUE",
               help="Model constructor argument, repeatable (e.g. -m N=48).")
 @click.option("--init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="Start from these weights (e.g. fine-tune another lambda's model.pt).")
+              help="Start from these weights: a model.pt (e.g. another lambda's), or another "
+                   "run's last.pt, whose critic is kept too (a branch with other settings).")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when available), cpu or cuda.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (benchmarks/training_throughput.py measures what helps).")

@@ -91,6 +91,8 @@ class TrainConfig:
     threads: int | None = None
     max_minutes: float | None = None
     init: Path | None = None
+    """Weights to start from: a ``model.pt`` (the model only), or another run's ``last.pt`` (every
+    module it trained, the critic included; none of its optimizer state)."""
     model_config: dict[str, Any] = field(default_factory=dict)
     export_half: bool = False
     progress: bool = True
@@ -257,6 +259,24 @@ class _Run:
         if self.ema is not None:
             state["ema"] = {"steps": self.ema_steps, "parameters": self.ema}
         return state
+
+    def start_from(self, state: Mapping[str, Any], path: Path) -> None:
+        """Load the trained weights of every module another run's state (its ``last.pt``) holds,
+        the critic's included, and nothing else: step, optimizers, schedule and average start
+        afresh, so any setting may differ (a branch: e.g. a lower lr or another loss weight)."""
+        stored = state.get("modules", {})
+        if "model" not in stored:
+            raise TrainingError(f"{path} is a training state without the model's weights")
+        for name, module in self.task.modules().items():
+            if name in stored:
+                try:
+                    module.load_state_dict(stored[name])
+                except RuntimeError as exc:
+                    raise TrainingError(f"--init {path}: its {name} does not fit this run's "
+                                        f"({str(exc).splitlines()[0]})") from exc
+        if self.ranks.is_main:
+            logger.info("started from %s (step %s): %s", path, state.get("step"),
+                        ", ".join(n for n in self.task.modules() if n in stored))
 
     def restore(self, state: Mapping[str, Any], path: Path) -> None:
         if state.get("format") != TRAINING_STATE_FORMAT:
@@ -483,7 +503,11 @@ def _train(build_task: Callable[[], TrainingTask], config: TrainConfig, codec: s
     if state_path.exists():
         run.restore(read_checkpoint(state_path), state_path)
     elif config.init is not None:
-        load_init(task.model, read_checkpoint(config.init))
+        payload = read_checkpoint(config.init)
+        if payload.get("format") == TRAINING_STATE_FORMAT:
+            run.start_from(payload, config.init)
+        else:
+            load_init(task.model, payload)
     if config.channels_last:
         for module in task.modules().values():
             to_channels_last(module, device)
