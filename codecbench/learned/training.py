@@ -266,14 +266,17 @@ class _Run:
         afresh, so any setting may differ (a branch: e.g. a lower lr or another loss weight)."""
         stored = state.get("modules", {})
         if "model" not in stored:
-            raise TrainingError(f"{path} is a training state without the model's weights")
+            raise TrainingError(f"{path} is a training state without the model's weights: --init "
+                                "a codecbench train last.pt or model.pt")
         for name, module in self.task.modules().items():
             if name in stored:
                 try:
                     module.load_state_dict(stored[name])
                 except RuntimeError as exc:
-                    raise TrainingError(f"--init {path}: its {name} does not fit this run's "
-                                        f"({str(exc).splitlines()[0]})") from exc
+                    raise TrainingError(
+                        f"--init {path}: its {name} does not fit this run's "
+                        f"({str(exc).splitlines()[0]}); branch a run of the same codec and -m "
+                        "model options, or --init that run's model.pt") from exc
         if self.ranks.is_main:
             logger.info("started from %s (step %s): %s", path, state.get("step"),
                         ", ".join(n for n in self.task.modules() if n in stored))
